@@ -1,0 +1,134 @@
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import type { ConnectivityConfig } from './config';
+import { CommonErrorCode, GridpulseError } from './errors';
+
+/** The .avsc files under schemas/, by file name without extension. */
+export type SchemaName =
+  | 'device-state'
+  | 'event'
+  | (string & {}); // services add their own files; this keeps the common ones autocompleted
+
+/**
+ * Avro in the Confluent wire format (magic byte 0, 4-byte schema id, Avro binary) through a
+ * Confluent-compatible registry (Apicurio's /apis/ccompat/v7 locally). Subjects follow the
+ * topic-name strategy: `<topic>-value`. The first encode for a topic registers the schema file
+ * (BACKWARD compatibility), so a deploy with an incompatible change fails loudly at its first
+ * write instead of producing records old consumers cannot read.
+ */
+export interface AvroSerde {
+  encode(topic: string, schema: SchemaName, value: unknown): Promise<Buffer>;
+  decode<T>(buffer: Buffer): Promise<T>;
+  /** Registers `schema` under `<topic>-value` (idempotent) and returns its id. */
+  register(topic: string, schema: SchemaName): Promise<number>;
+}
+
+export function createAvroSerde(config: Pick<ConnectivityConfig, 'registry'>): AvroSerde {
+  const { url, username, password } = config.registry;
+  const auth = username && password ? { username, password } : undefined;
+  const registry = new SchemaRegistry({ host: url, auth });
+  const idsBySubject = new Map<string, Promise<number>>();
+
+  async function register(topic: string, schema: SchemaName): Promise<number> {
+    const subject = `${topic}-value`;
+    const cacheKey = `${subject}\u0000${schema}`;
+    let id = idsBySubject.get(cacheKey);
+    if (!id) {
+      id = registerSubject(registry, subject, schema);
+      idsBySubject.set(cacheKey, id);
+      // A failed registration must not stick: the next encode tries again.
+      id.catch(() => idsBySubject.delete(cacheKey));
+    }
+    return id;
+  }
+
+  return {
+    register,
+    async encode(topic, schema, value) {
+      const id = await register(topic, schema);
+      return registry.encode(id, value);
+    },
+    async decode<T>(buffer: Buffer): Promise<T> {
+      try {
+        return (await registry.decode(buffer)) as T;
+      } catch (err) {
+        throw new GridpulseError(CommonErrorCode.recordUndecodable, 'record is not decodable Avro', {
+          cause: err,
+          retriable: isRegistryUnreachable(err),
+          context: { sizeBytes: buffer.length },
+        });
+      }
+    },
+  };
+}
+
+/** Reads schemas/<name>.avsc, the source of truth for a topic's records. */
+export function readSchemaFile(name: SchemaName): string {
+  const file = path.join(findSchemasDir(), `${name}.avsc`);
+  if (!existsSync(file)) {
+    throw new GridpulseError(CommonErrorCode.schemaNotFound, 'no such schema file', {
+      context: { file },
+    });
+  }
+  return readFileSync(file, 'utf8');
+}
+
+async function registerSubject(
+  registry: SchemaRegistry,
+  subject: string,
+  schema: SchemaName,
+): Promise<number> {
+  const body = readSchemaFile(schema);
+  try {
+    const { id } = await registry.register(
+      { type: SchemaType.AVRO, schema: body },
+      { subject, compatibility: 'BACKWARD' } as Parameters<SchemaRegistry['register']>[1],
+    );
+    return id;
+  } catch (err) {
+    if (isRegistryUnreachable(err)) {
+      throw new GridpulseError(CommonErrorCode.registryUnavailable, 'schema registry unreachable', {
+        cause: err,
+        retriable: true,
+        context: { subject },
+      });
+    }
+    throw new GridpulseError(CommonErrorCode.schemaRejected, 'schema registry rejected schema', {
+      cause: err,
+      context: { subject, schema, status: statusOf(err) },
+    });
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  if (typeof err === 'object' && err !== null && 'status' in err) {
+    const { status } = err as { status: unknown };
+    return typeof status === 'number' ? status : undefined;
+  }
+  return undefined;
+}
+
+function isRegistryUnreachable(err: unknown): boolean {
+  const status = statusOf(err);
+  if (status !== undefined) return status >= 500;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT'].includes(code);
+}
+
+let schemasDir: string | undefined;
+
+/** schemas/ sits at the repository root, above both the sources and any compiled output. */
+function findSchemasDir(): string {
+  if (schemasDir) return schemasDir;
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'schemas');
+    if (existsSync(path.join(candidate, 'event.avsc'))) {
+      schemasDir = candidate;
+      return candidate;
+    }
+  }
+  throw new GridpulseError(CommonErrorCode.schemaNotFound, 'schemas directory not found', {
+    context: { from: __dirname },
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * Every Kafka topic gridpulse uses, declared once. Provisioning (deploy/local and
+ * `gridpulse topics`) creates them from this list, and services take their names from here.
+ *
+ * Partition counts bound consumer-group parallelism. device-state, device-snapshots and events
+ * share a count and are all keyed by device id, so a device's records land on the same
+ * partition number everywhere (the differ relies on that co-partitioning).
+ */
+export interface TopicSpec {
+  /** Name without the deployment's prefix. */
+  readonly name: string;
+  readonly partitions: number;
+  readonly cleanupPolicy: 'delete' | 'compact';
+  /** -1 keeps records forever (compacted topics, the event log replays read from). */
+  readonly retentionMs: number;
+  readonly purpose: string;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const DEVICE_PARTITIONS = 12;
+
+export const TOPIC_SPECS = [
+  {
+    name: 'connections.v1',
+    partitions: 6,
+    cleanupPolicy: 'compact',
+    retentionMs: -1,
+    purpose: 'OEM accounts (credentials, owner), keyed by connection id; pollers share it',
+  },
+  {
+    name: 'commands.v1',
+    partitions: 6,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * DAY_MS,
+    purpose: 'device commands, keyed by connection id, run by the poller owning it',
+  },
+  {
+    name: 'device-state.v1',
+    partitions: DEVICE_PARTITIONS,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * DAY_MS,
+    purpose: 'normalized poll results, keyed by device id',
+  },
+  {
+    name: 'device-snapshots.v1',
+    partitions: DEVICE_PARTITIONS,
+    cleanupPolicy: 'compact',
+    retentionMs: -1,
+    purpose: "the differ's last known state per device (changelog), keyed by device id",
+  },
+  {
+    name: 'events.v1',
+    partitions: DEVICE_PARTITIONS,
+    cleanupPolicy: 'delete',
+    retentionMs: 30 * DAY_MS,
+    purpose: 'platform events in the seed catalogue; replays for destinations read from here',
+  },
+  {
+    name: 'destinations.v1',
+    partitions: 3,
+    cleanupPolicy: 'compact',
+    retentionMs: -1,
+    purpose: 'webhook destinations, keyed by destination id; every dispatcher reads all',
+  },
+  {
+    name: 'deliveries.retry.v1',
+    partitions: DEVICE_PARTITIONS,
+    cleanupPolicy: 'delete',
+    retentionMs: 14 * DAY_MS,
+    purpose: 'deliveries waiting for their next attempt, with their due time',
+  },
+  {
+    name: 'deliveries.dead.v1',
+    partitions: 3,
+    cleanupPolicy: 'delete',
+    retentionMs: 30 * DAY_MS,
+    purpose: 'deliveries that exhausted their attempts, with full history; replayable',
+  },
+  {
+    name: 'delivery-attempts.v1',
+    partitions: 6,
+    cleanupPolicy: 'delete',
+    retentionMs: 14 * DAY_MS,
+    purpose: 'audit log: one record per delivery attempt',
+  },
+] as const satisfies readonly TopicSpec[];
+
+export type TopicName = (typeof TOPIC_SPECS)[number]['name'];
+
+/** The concrete topic names of one deployment (or one test), keyed by their base name. */
+export type Topics = Readonly<Record<TopicName, string>>;
+
+/**
+ * Names with the deployment's prefix (GRIDPULSE_TOPIC_PREFIX), e.g. 'staging.events.v1'.
+ * Tests use a unique prefix each, so they share one broker without seeing each other.
+ */
+export function resolveTopics(prefix = ''): Topics {
+  const entries = TOPIC_SPECS.map((spec) => [spec.name, prefix ? `${prefix}.${spec.name}` : spec.name]);
+  return Object.freeze(Object.fromEntries(entries)) as Topics;
+}
+
+/** Consumer groups are `gridpulse.<service>` (with the prefix, if any, in front). */
+export function consumerGroupId(service: string, prefix = ''): string {
+  return prefix ? `${prefix}.gridpulse.${service}` : `gridpulse.${service}`;
+}
