@@ -61,11 +61,13 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
   const result = schema.safeParse(env);
   if (result.success) return result.data as z.infer<S>;
 
-  const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  // The first path element is the variable; deeper ones (an item of a list) only add noise.
+  const keyOf = (issue: z.core.$ZodIssue) => String(issue.path[0] ?? '(environment)');
+  const problems = result.error.issues.map((issue) => `${keyOf(issue)}: ${issue.message}`);
   throw new GridpulseError(
     CommonErrorCode.configInvalid,
     `invalid configuration: ${problems.join('; ')}`,
-    { context: { keys: result.error.issues.map((issue) => issue.path.join('.')) } },
+    { context: { keys: [...new Set(result.error.issues.map(keyOf))] } },
   );
 }
 
