@@ -44,6 +44,7 @@ export interface TestKafka {
   kafka: Kafka;
   admin: Admin;
   topics: Topics;
+  /** Deletes every topic with this test's prefix and disconnects the admin client. */
   close(): Promise<void>;
 }
 
@@ -66,7 +67,14 @@ export async function setUpTestKafka(
   );
   await provisionTopics(admin, topics, { replicationFactor: config.kafka.replicationFactor, specs });
 
-  return { config, kafka, admin, topics, close: () => admin.disconnect() };
+  // Topics die with the test file, so a long-lived developer stack does not pile them up.
+  const close = async () => {
+    const prefix = `${config.topicPrefix}.`;
+    const own = (await admin.listTopics()).filter((topic) => topic.startsWith(prefix));
+    if (own.length > 0) await admin.deleteTopics({ topics: own }).catch(() => undefined);
+    await admin.disconnect();
+  };
+  return { config, kafka, admin, topics, close };
 }
 
 /** Resolves when `predicate` holds, polling every `intervalMs`; rejects after `timeoutMs`. */
