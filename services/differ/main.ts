@@ -1,0 +1,42 @@
+import { createLogger } from '../common/logger';
+import { onShutdownSignal } from '../common/lifecycle';
+import { createMetricsRegistry } from '../common/metrics';
+import { startServiceHttp } from '../common/service-http';
+import { loadDifferConfig } from './config';
+import { startDiffer } from './differ';
+import { createDifferMetrics } from './metrics';
+
+/** Process entry: `npx tsx services/differ/main.ts`. Configuration: services/differ/README.md. */
+async function main(): Promise<void> {
+  const config = loadDifferConfig();
+  const logger = createLogger({ service: 'differ', level: config.connectivity.logLevel });
+  const registry = createMetricsRegistry('differ');
+  const metrics = createDifferMetrics(registry);
+
+  const differ = await startDiffer({ config, logger, metrics });
+  const http = await startServiceHttp({
+    port: config.metricsPort,
+    registry,
+    readiness: { 'partitions restored': () => differ.isReady() },
+  });
+  logger.info({ port: http.port }, 'metrics listening');
+
+  onShutdownSignal(
+    async (signal) => {
+      logger.info({ signal }, 'shutdown requested');
+      await differ.stop();
+      await http.close();
+      logger.info({}, 'stopped');
+    },
+    {
+      timeoutMs: config.shutdownTimeoutMs,
+      onForcedExit: (reason) => logger.error({ reason }, 'forced exit'),
+    },
+  );
+}
+
+main().catch((err: unknown) => {
+  const logger = createLogger({ service: 'differ' });
+  logger.fatal({ err }, 'differ failed to start');
+  process.exit(1);
+});
