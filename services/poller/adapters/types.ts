@@ -1,0 +1,28 @@
+import type { Logger } from '../../common/logger';
+import type { Connection } from '../connection';
+import type { DeviceIdentity, DeviceState } from '../device-state';
+import type { PollerMetrics } from '../metrics';
+
+/** What one poll of one connection found. */
+export interface AdapterCycle {
+  /** Every device in the OEM's listing this cycle, with its identity (for REMOVED records). */
+  listed: Map<string, DeviceIdentity>;
+  records: DeviceState[];
+  /** Devices in the listing that produced no record (call failed, response unusable). */
+  failedDevices: number;
+}
+
+export interface AdapterContext {
+  connection: Connection;
+  polledAt: () => number;
+  logger: Logger;
+  metrics: PollerMetrics;
+}
+
+/**
+ * One per OEM. `poll` throws only when the listing itself cannot be had; a failure of one
+ * device is counted in `failedDevices` and the other devices go on.
+ */
+export interface OemAdapter {
+  poll(context: AdapterContext): Promise<AdapterCycle>;
+}

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import {
+  baseEnvSchema,
+  parseEnv,
+  toConnectivityConfig,
+  type ConnectivityConfig,
+} from '../common/config';
+
+/** The OEMs this poller has adapters for; connections name one of them. */
+export const OEMS = ['tesla', 'enphase'] as const;
+export type Oem = (typeof OEMS)[number];
+
+export const POLLER_DEFAULTS = Object.freeze({
+  METRICS_PORT: 9401,
+  TESLA_API_URL: 'https://fleet-api.prd.na.vn.cloud.tesla.com',
+  TESLA_AUTH_URL: 'https://fleet-auth.prd.vn.cloud.tesla.com',
+  ENPHASE_API_URL: 'https://api.enphaseenergy.com',
+  ENPHASE_AUTH_URL: 'https://api.enphaseenergy.com',
+  POLL_INTERVAL_TESLA_SECONDS: 300,
+  POLL_INTERVAL_ENPHASE_SECONDS: 900,
+});
+
+const seconds = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
+const positive = (fallback: number) => z.coerce.number().positive().default(fallback);
+
+export const pollerEnvSchema = baseEnvSchema.extend({
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(POLLER_DEFAULTS.METRICS_PORT),
+  TESLA_API_URL: z.url().default(POLLER_DEFAULTS.TESLA_API_URL),
+  TESLA_AUTH_URL: z.url().default(POLLER_DEFAULTS.TESLA_AUTH_URL),
+  ENPHASE_API_URL: z.url().default(POLLER_DEFAULTS.ENPHASE_API_URL),
+  ENPHASE_AUTH_URL: z.url().default(POLLER_DEFAULTS.ENPHASE_AUTH_URL),
+  POLL_INTERVAL_TESLA_SECONDS: seconds(POLLER_DEFAULTS.POLL_INTERVAL_TESLA_SECONDS),
+  POLL_INTERVAL_ENPHASE_SECONDS: seconds(POLLER_DEFAULTS.POLL_INTERVAL_ENPHASE_SECONDS),
+  /** Requests per second per OEM, across all its connections on this replica. */
+  OEM_RATE_LIMIT_PER_SECOND: positive(20),
+  /** Requests in flight per OEM on this replica. */
+  OEM_CONCURRENCY: z.coerce.number().int().min(1).default(16),
+  OEM_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  OEM_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(3),
+  OEM_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(500),
+  OEM_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(30_000),
+  /** A Retry-After longer than this makes the call fail now instead of waiting. */
+  OEM_MAX_RETRY_AFTER_SECONDS: seconds(60),
+  CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(10),
+  CIRCUIT_OPEN_SECONDS: seconds(30),
+  TOKEN_REFRESH_SKEW_SECONDS: z.coerce.number().int().min(0).default(120),
+  /** |battery power| at or below this many W counts as idle (sensor noise). */
+  IDLE_THRESHOLD_W: z.coerce.number().min(0).default(50),
+  POLLER_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).default(30_000),
+  POLLER_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(3_000),
+});
+
+export type PollerEnv = z.infer<typeof pollerEnvSchema>;
+
+export interface OemEndpoints {
+  apiUrl: string;
+  authUrl: string;
+  intervalSeconds: number;
+}
+
+export interface PollerConfig {
+  connectivity: ConnectivityConfig;
+  metricsPort: number;
+  oems: Record<Oem, OemEndpoints>;
+  http: {
+    rateLimitPerSecond: number;
+    concurrency: number;
+    timeoutMs: number;
+    maxAttempts: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    maxRetryAfterSeconds: number;
+  };
+  circuit: { failureThreshold: number; openMs: number };
+  tokenRefreshSkewSeconds: number;
+  idleThresholdW: number;
+  group: { sessionTimeoutMs: number; heartbeatIntervalMs: number };
+}
+
+/** Parses the environment once at start-up (GP_CONFIG_INVALID names every bad key). */
+export function loadPollerConfig(env: NodeJS.ProcessEnv = process.env): PollerConfig {
+  return toPollerConfig(parseEnv(pollerEnvSchema, env));
+}
+
+export function toPollerConfig(env: PollerEnv): PollerConfig {
+  return {
+    connectivity: toConnectivityConfig(env, 'poller'),
+    metricsPort: env.METRICS_PORT,
+    oems: {
+      tesla: {
+        apiUrl: env.TESLA_API_URL,
+        authUrl: env.TESLA_AUTH_URL,
+        intervalSeconds: env.POLL_INTERVAL_TESLA_SECONDS,
+      },
+      enphase: {
+        apiUrl: env.ENPHASE_API_URL,
+        authUrl: env.ENPHASE_AUTH_URL,
+        intervalSeconds: env.POLL_INTERVAL_ENPHASE_SECONDS,
+      },
+    },
+    http: {
+      rateLimitPerSecond: env.OEM_RATE_LIMIT_PER_SECOND,
+      concurrency: env.OEM_CONCURRENCY,
+      timeoutMs: env.OEM_TIMEOUT_MS,
+      maxAttempts: env.OEM_MAX_ATTEMPTS,
+      backoffBaseMs: env.OEM_BACKOFF_BASE_MS,
+      backoffMaxMs: env.OEM_BACKOFF_MAX_MS,
+      maxRetryAfterSeconds: env.OEM_MAX_RETRY_AFTER_SECONDS,
+    },
+    circuit: {
+      failureThreshold: env.CIRCUIT_FAILURE_THRESHOLD,
+      openMs: env.CIRCUIT_OPEN_SECONDS * 1000,
+    },
+    tokenRefreshSkewSeconds: env.TOKEN_REFRESH_SKEW_SECONDS,
+    idleThresholdW: env.IDLE_THRESHOLD_W,
+    group: {
+      sessionTimeoutMs: env.POLLER_SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: env.POLLER_HEARTBEAT_INTERVAL_MS,
+    },
+  };
+}
+
+export function isOem(value: string): value is Oem {
+  return (OEMS as readonly string[]).includes(value);
+}

@@ -1,0 +1,127 @@
+import { z } from 'zod';
+import { PollerErrorCode } from './errors';
+import { GridpulseError } from '../common/errors';
+
+/** Every secret of one OEM account. Kept together so it can be encrypted as one field. */
+export interface Credentials {
+  clientId?: string;
+  clientSecret?: string;
+  apiKey?: string;
+  accessToken?: string;
+  /** Epoch ms. */
+  accessTokenExpiresAt?: number;
+  refreshToken?: string;
+}
+
+export interface Address {
+  streetAddress1: string | null;
+  streetAddress2: string | null;
+  city: string | null;
+  state: string | null;
+  postalCode: string | null;
+  country: string | null;
+}
+
+export interface Customer {
+  id: string;
+  referenceId: string | null;
+  email: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  phone: string | null;
+}
+
+export interface Site {
+  id: string;
+  name: string | null;
+  address: Address | null;
+  longitude: number | null;
+  latitude: number | null;
+}
+
+/** One OEM account, as the poller works with it (credentials decoded). */
+export interface Connection {
+  connectionId: string;
+  oem: string;
+  enabled: boolean;
+  credentials: Credentials;
+  workspaceId: string;
+  organizationId: string;
+  customer: Customer;
+  site: Site;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** The record on connections.v1 (schemas/connection.avsc). */
+export interface ConnectionRecord extends Omit<Connection, 'credentials'> {
+  credentialsFormat: string;
+  credentials: Buffer;
+}
+
+export const CONNECTION_SCHEMA = 'connection';
+
+export function toConnectionRecord(connection: Connection): ConnectionRecord {
+  return {
+    ...connection,
+    credentialsFormat: 'json',
+    credentials: Buffer.from(JSON.stringify(connection.credentials), 'utf8'),
+  };
+}
+
+/** Decodes the credentials field; a record in a format this build cannot read is refused. */
+export function fromConnectionRecord(record: ConnectionRecord): Connection {
+  if (record.credentialsFormat !== 'json') {
+    throw new GridpulseError(PollerErrorCode.connectionInvalid, 'unknown credentials format', {
+      context: { connectionId: record.connectionId, format: record.credentialsFormat },
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(record.credentials.toString('utf8'));
+  } catch (err) {
+    throw new GridpulseError(PollerErrorCode.connectionInvalid, 'credentials are not JSON', {
+      cause: err,
+      context: { connectionId: record.connectionId },
+    });
+  }
+  const credentials = credentialsSchema.safeParse(parsed);
+  if (!credentials.success) {
+    throw new GridpulseError(PollerErrorCode.connectionInvalid, 'credentials malformed', {
+      context: { connectionId: record.connectionId },
+    });
+  }
+  const { credentialsFormat: _format, ...rest } = record;
+  return { ...rest, credentials: credentials.data };
+}
+
+/** A copy safe to print or log: which secrets are set, never their values. */
+export function describeConnection(connection: Connection) {
+  const { credentials, ...rest } = connection;
+  const present = Object.entries(credentials)
+    .filter(([, value]) => value !== undefined && value !== '')
+    .map(([key]) => key)
+    .filter((key) => key !== 'accessTokenExpiresAt');
+  return {
+    ...rest,
+    credentialsSet: present,
+    accessTokenExpiresAt: credentials.accessTokenExpiresAt ?? null,
+  };
+}
+
+export function emptyCustomer(id: string): Customer {
+  return { id, referenceId: null, email: null, firstName: null, lastName: null, phone: null };
+}
+
+export function emptySite(id: string): Site {
+  return { id, name: null, address: null, longitude: null, latitude: null };
+}
+
+const credentialsSchema = z.object({
+  clientId: z.string().optional(),
+  clientSecret: z.string().optional(),
+  apiKey: z.string().optional(),
+  accessToken: z.string().optional(),
+  accessTokenExpiresAt: z.number().optional(),
+  refreshToken: z.string().optional(),
+});

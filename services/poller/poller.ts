@@ -1,0 +1,274 @@
+import type { Kafka, Producer } from 'kafkajs';
+import { Registry } from 'prom-client';
+import { createAvroSerde, type AvroSerde } from '../common/avro';
+import { createKafka } from '../common/kafka';
+import type { Logger } from '../common/logger';
+import { consumerGroupId, resolveTopics } from '../common/topics';
+import { createEnphaseAdapter } from './adapters/enphase';
+import { createTeslaAdapter } from './adapters/tesla';
+import type { OemAdapter } from './adapters/types';
+import { OEMS, isOem, type Oem, type PollerConfig } from './config';
+import type { Connection } from './connection';
+import { createConnectionWriter, type ConnectionChange } from './connection-store';
+import {
+  buildDeviceState,
+  DEVICE_STATE_SCHEMA,
+  type DeviceIdentity,
+  type DeviceState,
+} from './device-state';
+import { createPollerMetrics, type PollerMetrics, type PollOutcome } from './metrics';
+import { createOemHttpClient, type OemHttpClient } from './oem-http';
+import { createConnectionOwnership } from './ownership';
+import { createScheduler, type ScheduledEntry } from './scheduler';
+import { createTokenManager } from './token-manager';
+
+export interface PollerOptions {
+  config: PollerConfig;
+  logger: Logger;
+  /** Metrics go here; a fresh registry when omitted. */
+  registry?: Registry;
+  /** Hooks for tests and the CLI: every produced batch, after the broker acknowledged it. */
+  onRecords?: (records: DeviceState[]) => void;
+}
+
+export interface PollerHandle {
+  readonly metrics: PollerMetrics;
+  readonly registry: Registry;
+  /** True once the replica joined the group and its producer is connected. */
+  isReady(): boolean;
+  ownedConnectionIds(): string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * One poller replica, in-process: joins the pollers' consumer group on connections.v1, polls
+ * the connections of the partitions it owns on their schedules, and writes DeviceState records
+ * to device-state.v1 (Avro, keyed by device id, idempotent producer, acks=all).
+ */
+export async function startPoller(options: PollerOptions): Promise<PollerHandle> {
+  const { config } = options;
+  const logger = options.logger.child({ component: 'poller' });
+  const registry = options.registry ?? new Registry();
+  const metrics = createPollerMetrics(registry);
+  const topics = resolveTopics(config.connectivity.topicPrefix);
+  const kafka: Kafka = createKafka(config.connectivity, options.logger);
+  const serde: AvroSerde = createAvroSerde(config.connectivity);
+
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  await serde.register(topics['device-state.v1'], DEVICE_STATE_SCHEMA);
+  const writer = createConnectionWriter({ producer, serde, topic: topics['connections.v1'] });
+
+  const owned = new Map<string, OwnedConnection>();
+  const clients = Object.fromEntries(
+    OEMS.map((oem) => [
+      oem,
+      createOemHttpClient({ oem, config: config.http, circuit: config.circuit, metrics, logger }),
+    ]),
+  ) as Record<Oem, OemHttpClient>;
+
+  const tokens = createTokenManager({
+    config,
+    clients,
+    metrics,
+    logger,
+    connections: {
+      get: (connectionId) => owned.get(connectionId)?.connection,
+      async persist(connection) {
+        await writer.put(connection);
+        const entry = owned.get(connection.connectionId);
+        if (entry) entry.connection = connection;
+      },
+    },
+  });
+
+  const adapters: Record<Oem, OemAdapter> = {
+    tesla: createTeslaAdapter({
+      apiUrl: config.oems.tesla.apiUrl,
+      client: clients.tesla,
+      tokens,
+      idleThresholdW: config.idleThresholdW,
+    }),
+    enphase: createEnphaseAdapter({
+      apiUrl: config.oems.enphase.apiUrl,
+      client: clients.enphase,
+      tokens,
+      idleThresholdW: config.idleThresholdW,
+    }),
+  };
+
+  async function produce(records: DeviceState[]): Promise<void> {
+    if (records.length === 0) return;
+    const topic = topics['device-state.v1'];
+    const messages = await Promise.all(
+      records.map(async (record) => ({
+        key: record.deviceId,
+        value: await serde.encode(topic, DEVICE_STATE_SCHEMA, record),
+      })),
+    );
+    await producer.send({ topic, acks: -1, messages });
+    for (const record of records) {
+      metrics.recordsProduced.inc({ oem: record.oem, connectivity: record.connectivity });
+    }
+    options.onRecords?.(records);
+  }
+
+  async function runCycle(entry: ScheduledEntry, lagMs: number): Promise<void> {
+    const current = owned.get(entry.connectionId);
+    if (!current) return;
+    const oem = current.connection.oem as Oem;
+    const cycleLogger = logger.child({ oem, connectionId: entry.connectionId });
+    metrics.cycleLag.observe({ oem }, Math.max(0, lagMs) / 1000);
+    const endTimer = metrics.pollDuration.startTimer({ oem });
+    let outcome: PollOutcome = 'ok';
+
+    try {
+      const result = await adapters[oem].poll({
+        connection: current.connection,
+        polledAt: Date.now,
+        logger: cycleLogger,
+        metrics,
+      });
+      const removed = removedRecords(current, result.listed, Date.now());
+      await produce([...result.records, ...removed]);
+      current.previousListing = result.listed;
+      if (result.failedDevices > 0) outcome = 'partial';
+      cycleLogger.debug(
+        { records: result.records.length, removed: removed.length, failed: result.failedDevices },
+        'poll cycle done',
+      );
+    } catch (err) {
+      outcome = 'failed';
+      cycleLogger.warn({ err }, 'poll cycle failed');
+    } finally {
+      const durationSeconds = endTimer();
+      metrics.polls.inc({ oem, outcome });
+      cycleLogger.trace({ durationMs: Math.round(durationSeconds * 1000) }, 'poll cycle timing');
+    }
+  }
+
+  const scheduler = createScheduler({
+    intervalSeconds: {
+      tesla: config.oems.tesla.intervalSeconds,
+      enphase: config.oems.enphase.intervalSeconds,
+    },
+    runCycle,
+    onMissed(entry) {
+      metrics.missedCycles.inc({ oem: entry.group });
+      logger.warn({ oem: entry.group, connectionId: entry.connectionId }, 'poll cycle missed');
+    },
+    logger,
+  });
+
+  function upsert(partition: number, connection: Connection): void {
+    const existing = owned.get(connection.connectionId);
+    // Our own rotation may already be newer than a revision still on its way back to us.
+    if (existing && existing.connection.updatedAt > connection.updatedAt) return;
+    if (existing) {
+      existing.connection = connection;
+      existing.partition = partition;
+    } else {
+      owned.set(connection.connectionId, { connection, partition, previousListing: null });
+    }
+    if (connection.enabled && isOem(connection.oem)) {
+      scheduler.add({ connectionId: connection.connectionId, group: connection.oem });
+    } else {
+      scheduler.remove(connection.connectionId);
+      if (!isOem(connection.oem)) {
+        logger.warn({ oem: connection.oem, connectionId: connection.connectionId }, 'unknown oem');
+      }
+    }
+  }
+
+  function forget(connectionId: string): void {
+    scheduler.remove(connectionId);
+    owned.delete(connectionId);
+  }
+
+  function updateOwnedGauge(): void {
+    for (const oem of OEMS) {
+      const count = [...owned.values()].filter((entry) => entry.connection.oem === oem).length;
+      metrics.connectionsOwned.set({ oem }, count);
+    }
+  }
+
+  const ownership = createConnectionOwnership({
+    kafka,
+    serde,
+    topic: topics['connections.v1'],
+    groupId: consumerGroupId('poller', config.connectivity.topicPrefix),
+    sessionTimeoutMs: config.group.sessionTimeoutMs,
+    heartbeatIntervalMs: config.group.heartbeatIntervalMs,
+    logger,
+    handlers: {
+      adoptPartition(partition, connections) {
+        const ids = new Set(connections.map((connection) => connection.connectionId));
+        for (const [connectionId, entry] of owned) {
+          if (entry.partition === partition && !ids.has(connectionId)) forget(connectionId);
+        }
+        for (const connection of connections) upsert(partition, connection);
+        updateOwnedGauge();
+      },
+      applyChange(partition, change: ConnectionChange) {
+        if (change.connection) upsert(partition, change.connection);
+        else forget(change.connectionId);
+        updateOwnedGauge();
+      },
+      releasePartition(partition) {
+        for (const [connectionId, entry] of owned) {
+          if (entry.partition === partition) forget(connectionId);
+        }
+        updateOwnedGauge();
+      },
+    },
+  });
+
+  scheduler.start();
+  await ownership.start();
+  logger.info(
+    { groupId: consumerGroupId('poller', config.connectivity.topicPrefix) },
+    'poller started',
+  );
+
+  let stopped = false;
+  return {
+    metrics,
+    registry,
+    isReady: () => ownership.hasJoined() && !stopped,
+    ownedConnectionIds: () => [...owned.keys()].filter((id) => scheduler.has(id)),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await scheduler.stop();
+      logger.info('poll cycles finished');
+      await ownership.stop();
+      logger.info('left the consumer group');
+      await producer.disconnect();
+      await Promise.all(OEMS.map((oem) => clients[oem].close()));
+      logger.info('poller stopped');
+    },
+  };
+}
+
+interface OwnedConnection {
+  connection: Connection;
+  partition: number;
+  /** Devices in the OEM's listing last cycle; null before the first cycle on this replica. */
+  previousListing: Map<string, DeviceIdentity> | null;
+}
+
+/** One REMOVED record per device that was listed last cycle and is gone now. */
+function removedRecords(
+  entry: OwnedConnection,
+  listed: Map<string, DeviceIdentity>,
+  polledAt: number,
+): DeviceState[] {
+  if (!entry.previousListing) return [];
+  const removed: DeviceState[] = [];
+  for (const [deviceId, identity] of entry.previousListing) {
+    if (!listed.has(deviceId)) {
+      removed.push(buildDeviceState(entry.connection, identity, 'REMOVED', polledAt, null));
+    }
+  }
+  return removed;
+}
