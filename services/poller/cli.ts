@@ -1,0 +1,113 @@
+import { Command } from 'commander';
+import { createAvroSerde } from '../common/avro';
+import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../common/config';
+import { createKafka } from '../common/kafka';
+import { createLogger } from '../common/logger';
+import { resolveTopics } from '../common/topics';
+import { describeConnection, type Connection } from './connection';
+import {
+  connectionFromFlags,
+  fetchSimulatorConnections,
+  type ConnectionFlags,
+} from './connection-registration';
+import { createConnectionWriter, readAllConnections } from './connection-store';
+
+/**
+ * `gridpulse connections`: register OEM accounts on connections.v1 and list them. Secrets go
+ * in through flags or the simulator and never come out: `list` prints which are set, not
+ * their values.
+ */
+export function connectionsCommand(): Command {
+  const command = new Command('connections').description('OEM accounts the pollers poll');
+
+  command
+    .command('add')
+    .description('register one connection from flags, or every account of a simulator')
+    .option('--from-simulator <url>', 'register every account of an oem-simulator at <url>')
+    .option('--oem <oem>', 'tesla or enphase')
+    .option('--id <connectionId>', 'connection id (default: a new UUID)')
+    .option('--workspace <id>', 'workspace id')
+    .option('--organization <id>', 'organization id')
+    .option('--customer <id>', 'customer id')
+    .option('--site <id>', 'site id')
+    .option('--site-name <name>', 'site display name')
+    .option('--client-id <id>', 'OAuth client id')
+    .option('--client-secret <secret>', 'OAuth client secret')
+    .option('--api-key <key>', 'API key (Enphase)')
+    .option('--access-token <token>', 'current access token')
+    .option('--refresh-token <token>', 'current refresh token')
+    .option('--disabled', 'register without polling it')
+    .action(async (flags: Partial<ConnectionFlags> & { fromSimulator?: string }) => {
+      const connections = flags.fromSimulator
+        ? await fetchSimulatorConnections(flags.fromSimulator)
+        : [connectionFromFlags(requireFlags(flags))];
+      await withStore(async ({ writer }) => {
+        for (const connection of connections) await writer.put(connection);
+      });
+      for (const connection of connections) {
+        print(`connections: registered ${connection.connectionId} (${connection.oem})`);
+      }
+    });
+
+  command
+    .command('list')
+    .description('list registered connections (secrets are never printed)')
+    .option('--json', 'one JSON object per line')
+    .action(async (flags: { json?: boolean }) => {
+      const connections = await withStore(({ read }) => read());
+      for (const connection of [...connections.values()].sort(byId)) {
+        const safe = describeConnection(connection);
+        if (flags.json) print(JSON.stringify(safe));
+        else {
+          print(
+            `${safe.connectionId}  ${safe.oem.padEnd(8)} ${safe.enabled ? 'enabled ' : 'disabled'}` +
+              `  workspace=${safe.workspaceId} site=${safe.site.id}` +
+              `  credentials=[${safe.credentialsSet.join(',')}]`,
+          );
+        }
+      }
+      if (!flags.json) print(`connections: ${connections.size}`);
+    });
+
+  return command;
+}
+
+async function withStore<T>(
+  work: (store: {
+    writer: ReturnType<typeof createConnectionWriter>;
+    read: () => Promise<Map<string, Connection>>;
+  }) => Promise<T>,
+): Promise<T> {
+  const config = toConnectivityConfig(parseEnv(baseEnvSchema), 'cli');
+  const logger = createLogger({ service: 'cli', level: 'error' });
+  const kafka = createKafka(config, logger);
+  const serde = createAvroSerde(config);
+  const topic = resolveTopics(config.topicPrefix)['connections.v1'];
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    return await work({
+      writer: createConnectionWriter({ producer, serde, topic }),
+      read: () => readAllConnections({ kafka, serde, topic }),
+    });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+function requireFlags(flags: Partial<ConnectionFlags>): ConnectionFlags {
+  const required = ['oem', 'workspace', 'organization', 'customer', 'site'] as const;
+  const missing = required.filter((key) => !flags[key]);
+  if (missing.length > 0) {
+    throw new Error(`connections add: missing ${missing.map((key) => `--${key}`).join(', ')}`);
+  }
+  return flags as ConnectionFlags;
+}
+
+function byId(a: Connection, b: Connection): number {
+  return a.connectionId.localeCompare(b.connectionId);
+}
+
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}

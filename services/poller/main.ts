@@ -1,0 +1,37 @@
+import { createLogger } from '../common/logger';
+import { onShutdownSignal } from '../common/lifecycle';
+import { createMetricsRegistry } from '../common/metrics';
+import { startServiceHttp } from '../common/service-http';
+import { loadPollerConfig } from './config';
+import { startPoller } from './poller';
+
+/** The poller process: `npx tsx services/poller/main.ts` (configuration from the environment). */
+async function main(): Promise<void> {
+  const config = loadPollerConfig();
+  const logger = createLogger({ service: 'poller', level: config.connectivity.logLevel });
+  const registry = createMetricsRegistry('poller');
+
+  const poller = await startPoller({ config, logger, registry });
+  const http = await startServiceHttp({
+    port: config.metricsPort,
+    registry,
+    readiness: { 'poller group joined': () => poller.isReady() },
+  });
+  logger.info({ port: http.port }, 'metrics endpoint listening');
+
+  onShutdownSignal(
+    async (signal) => {
+      logger.info({ signal }, 'shutting down');
+      await poller.stop();
+      await http.close();
+      logger.info('shutdown complete');
+    },
+    { onForcedExit: (reason) => logger.error({ reason }, 'forced exit') },
+  );
+}
+
+main().catch((err: unknown) => {
+  // Logged with a fresh logger: config may be what failed, so the configured one may not exist.
+  createLogger({ service: 'poller' }).fatal({ err }, 'poller failed to start');
+  process.exit(1);
+});
