@@ -83,6 +83,29 @@ export const TOPIC_SPECS = [
     retentionMs: 14 * DAY_MS,
     purpose: 'audit log: one record per delivery attempt',
   },
+  // The admin API's records (services/admin-api): compacted, so the API rebuilds its view of
+  // them from the beginning at start-up. Keyed by the record's id.
+  {
+    name: 'customers.v1',
+    partitions: 3,
+    cleanupPolicy: 'compact',
+    retentionMs: -1,
+    purpose: 'customers of each workspace, keyed by customer id (admin API)',
+  },
+  {
+    name: 'sites.v1',
+    partitions: 3,
+    cleanupPolicy: 'compact',
+    retentionMs: -1,
+    purpose: 'sites of each workspace, keyed by site id (admin API)',
+  },
+  {
+    name: 'enrollments.v1',
+    partitions: 3,
+    cleanupPolicy: 'compact',
+    retentionMs: -1,
+    purpose: 'program enrollments and their approval, keyed by enrollment id (admin API)',
+  },
 ] as const satisfies readonly TopicSpec[];
 
 export type TopicName = (typeof TOPIC_SPECS)[number]['name'];
