@@ -83,7 +83,7 @@ export async function fetchSimulatorConnections(
 export function connectionFromSimAccount(account: SimAccountShape, now = Date.now()): Connection {
   const { site, customer } = account;
   return {
-    connectionId: `${account.oem}-${account.accountId}`,
+    connectionId: `sim-${account.accountId}`,
     oem: account.oem,
     enabled: true,
     credentials: {
