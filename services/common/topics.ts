@@ -62,12 +62,50 @@ export const TOPIC_SPECS = [
     retentionMs: -1,
     purpose: 'webhook destinations, keyed by destination id; every dispatcher reads all',
   },
+  // Delayed retry tiers (the dispatcher's retry-tiers.ts): a delivery waits in the tier with the
+  // longest delay not above its remaining wait, so records in one tier ripen in offset order and
+  // a long wait never blocks a short one behind it. The names give the default tier delays.
   {
     name: 'deliveries.retry.v1',
     partitions: DEVICE_PARTITIONS,
     cleanupPolicy: 'delete',
     retentionMs: 14 * DAY_MS,
-    purpose: 'deliveries waiting for their next attempt, with their due time',
+    purpose: 'deliveries due within 5 s (overflow, rate limit, replays, short retries)',
+  },
+  {
+    name: 'deliveries.retry.5s.v1',
+    partitions: 6,
+    cleanupPolicy: 'delete',
+    retentionMs: 14 * DAY_MS,
+    purpose: 'deliveries due in 5 s to 1 min, with their due time',
+  },
+  {
+    name: 'deliveries.retry.1m.v1',
+    partitions: 6,
+    cleanupPolicy: 'delete',
+    retentionMs: 14 * DAY_MS,
+    purpose: 'deliveries due in 1 to 10 min, with their due time',
+  },
+  {
+    name: 'deliveries.retry.10m.v1',
+    partitions: 6,
+    cleanupPolicy: 'delete',
+    retentionMs: 14 * DAY_MS,
+    purpose: 'deliveries due in 10 min to 1 h, with their due time',
+  },
+  {
+    name: 'deliveries.retry.1h.v1',
+    partitions: 6,
+    cleanupPolicy: 'delete',
+    retentionMs: 14 * DAY_MS,
+    purpose: 'deliveries due in 1 to 6 h, with their due time',
+  },
+  {
+    name: 'deliveries.retry.6h.v1',
+    partitions: 6,
+    cleanupPolicy: 'delete',
+    retentionMs: 14 * DAY_MS,
+    purpose: 'deliveries due in 6 h or more, with their due time',
   },
   {
     name: 'deliveries.dead.v1',
