@@ -341,6 +341,13 @@ export function createEnphaseApi(context: ApiContext): (request: SimRequest) => 
             emu_sw_version: 'D8.2.4264 (4f2662)',
             sku: 'X-IQ-AM1-240-3-ES',
             model: 'IQ Envoy',
+            cellular_modem: {
+              imei: '000000000000000',
+              part_num: '860-00157-r01',
+              sku: 'CELLMODEM-M1',
+              plan_start_date: Math.floor(device.installedAt / 1000),
+              plan_end_date: Math.floor(device.installedAt / 1000) + 5 * 365 * 86_400,
+            },
             product_name: 'IQ Gateway',
           },
         ],
