@@ -9,7 +9,9 @@ import { topicsCommand } from './topics';
  */
 export function createProgram(): Command {
   const program = new Command('gridpulse')
-    .description('device-telemetry ingestion: OEM polling → Kafka → change events → signed webhooks')
+    .description(
+      'device-telemetry ingestion: OEM polling → Kafka → change events → signed webhooks',
+    )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 

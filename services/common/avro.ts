@@ -5,10 +5,7 @@ import type { ConnectivityConfig } from './config';
 import { CommonErrorCode, GridpulseError } from './errors';
 
 /** The .avsc files under schemas/, by file name without extension. */
-export type SchemaName =
-  | 'device-state'
-  | 'event'
-  | (string & {}); // services add their own files; this keeps the common ones autocompleted
+export type SchemaName = 'device-state' | 'event' | (string & {}); // services add their own files; this keeps the common ones autocompleted
 
 /**
  * Avro in the Confluent wire format (magic byte 0, 4-byte schema id, Avro binary) through a
@@ -53,11 +50,15 @@ export function createAvroSerde(config: Pick<ConnectivityConfig, 'registry'>): A
       try {
         return (await registry.decode(buffer)) as T;
       } catch (err) {
-        throw new GridpulseError(CommonErrorCode.recordUndecodable, 'record is not decodable Avro', {
-          cause: err,
-          retriable: isRegistryUnreachable(err),
-          context: { sizeBytes: buffer.length },
-        });
+        throw new GridpulseError(
+          CommonErrorCode.recordUndecodable,
+          'record is not decodable Avro',
+          {
+            cause: err,
+            retriable: isRegistryUnreachable(err),
+            context: { sizeBytes: buffer.length },
+          },
+        );
       }
     },
   };
@@ -81,10 +82,10 @@ async function registerSubject(
 ): Promise<number> {
   const body = readSchemaFile(schema);
   try {
-    const { id } = await registry.register(
-      { type: SchemaType.AVRO, schema: body },
-      { subject, compatibility: 'BACKWARD' } as Parameters<SchemaRegistry['register']>[1],
-    );
+    const { id } = await registry.register({ type: SchemaType.AVRO, schema: body }, {
+      subject,
+      compatibility: 'BACKWARD',
+    } as Parameters<SchemaRegistry['register']>[1]);
     return id;
   } catch (err) {
     if (isRegistryUnreachable(err)) {

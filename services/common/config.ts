@@ -19,7 +19,12 @@ export const baseEnvSchema = z.object({
   KAFKA_BROKERS: z
     .string()
     .default(BASE_DEFAULTS.KAFKA_BROKERS)
-    .transform((value) => value.split(',').map((broker) => broker.trim()).filter(Boolean))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((broker) => broker.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).min(1)),
   KAFKA_CLIENT_ID: z.string().optional(),
   KAFKA_SSL: booleanFlag(false),
@@ -45,7 +50,11 @@ export interface ConnectivityConfig {
     brokers: string[];
     clientId: string;
     ssl: boolean;
-    sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+    sasl?: {
+      mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+      username: string;
+      password: string;
+    };
     replicationFactor: number;
   };
   registry: { url: string; username?: string; password?: string };

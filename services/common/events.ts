@@ -44,7 +44,9 @@ export function canonicalJson(value: unknown): string {
   const members = Object.keys(value)
     .sort()
     .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
-    .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+    .map(
+      (key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`,
+    );
   return `{${members.join(',')}}`;
 }
 
@@ -61,7 +63,12 @@ export function computeEventKey(type: string, data: unknown): string {
 export function createEventRecord(
   type: EventType,
   data: object,
-  meta: { timestamp: number; workspaceId?: string | null; deviceId?: string | null; deviceType?: string | null },
+  meta: {
+    timestamp: number;
+    workspaceId?: string | null;
+    deviceId?: string | null;
+    deviceType?: string | null;
+  },
 ): EventRecord {
   return {
     type,

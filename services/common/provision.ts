@@ -85,8 +85,9 @@ async function findMismatches(
     const topic = nameOf(topics, spec);
     const partitions = metadata.topics.find((entry) => entry.name === topic)?.partitions ?? [];
     const replicas = partitions[0]?.replicas.length ?? 0;
-    const entries = configs.resources.find((resource) => resource.resourceName === topic)
-      ?.configEntries;
+    const entries = configs.resources.find(
+      (resource) => resource.resourceName === topic,
+    )?.configEntries;
     const valueOf = (name: string) =>
       entries?.find((entry) => entry.configName === name)?.configValue ?? 'unknown';
 

@@ -15,7 +15,14 @@ const sample = {
   deviceType: 'battery',
   tags: ['battery', 'powerwall'],
   createdAt: null,
-  customer: { id: 'cu-1', referenceId: null, email: 'a@b.c', firstName: 'A', lastName: 'B', phone: null },
+  customer: {
+    id: 'cu-1',
+    referenceId: null,
+    email: 'a@b.c',
+    firstName: 'A',
+    lastName: 'B',
+    phone: null,
+  },
   site: { id: 'si-1', name: 'Home', address: null, longitude: -73.98, latitude: 40.74 },
   connectivity: 'ONLINE',
   polledAt: 1_700_000_000_000,
@@ -49,7 +56,11 @@ describe('Avro through the registry on Kafka', () => {
   });
 
   function consumer(groupId: string): Consumer {
-    const created = stack.kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 500 });
+    const created = stack.kafka.consumer({
+      groupId,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 500,
+    });
     consumers.push(created);
     return created;
   }
@@ -91,14 +102,26 @@ describe('Avro through the registry on Kafka', () => {
 
     const current = JSON.parse(readSchemaFile('device-state')) as { fields: unknown[] };
     const registry = new SchemaRegistry({ host: stack.config.registry.url });
-    const withDefault = { ...current, fields: [...current.fields, { name: 'firmware', type: ['null', 'string'], default: null }] };
-    const withoutDefault = { ...current, fields: [...current.fields, { name: 'serial', type: 'string' }] };
+    const withDefault = {
+      ...current,
+      fields: [...current.fields, { name: 'firmware', type: ['null', 'string'], default: null }],
+    };
+    const withoutDefault = {
+      ...current,
+      fields: [...current.fields, { name: 'serial', type: 'string' }],
+    };
 
     await expect(
-      registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(withDefault) }, { subject: `${topic}-value` }),
+      registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(withDefault) },
+        { subject: `${topic}-value` },
+      ),
     ).resolves.toHaveProperty('id');
     await expect(
-      registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(withoutDefault) }, { subject: `${topic}-value` }),
+      registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(withoutDefault) },
+        { subject: `${topic}-value` },
+      ),
     ).rejects.toMatchObject({ status: 409 });
   });
 
@@ -116,7 +139,10 @@ describe('Avro through the registry on Kafka', () => {
       producer.send({
         topic,
         acks: -1,
-        messages: Array.from({ length: to - from }, (_, i) => ({ key: 'k', value: String(from + i) })),
+        messages: Array.from({ length: to - from }, (_, i) => ({
+          key: 'k',
+          value: String(from + i),
+        })),
       });
 
     const groupId = `${stack.config.topicPrefix}.resume`;

@@ -11,10 +11,18 @@ const stack = path.join(__dirname, '../../deploy/local/stack');
 const basePort = Number(process.env.CLUSTER_BASE_PORT ?? 19092);
 const brokers = [0, 1, 2].map((i) => `127.0.0.1:${basePort + i}`);
 const runStack = (...args: string[]) =>
-  execFileSync(stack, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, KAFKA_HEAP: '384m' } });
+  execFileSync(stack, args, {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, KAFKA_HEAP: '384m' },
+  });
 
 describe('the three-broker stack', () => {
-  const kafka = new Kafka({ clientId: 'failover-test', brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+  const kafka = new Kafka({
+    clientId: 'failover-test',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 10 },
+  });
   const topic = 'failover-test';
 
   beforeAll(() => {
@@ -49,7 +57,11 @@ describe('the three-broker stack', () => {
     const sendBatch = async (from: number) => {
       const values = Array.from({ length: 10 }, (_, i) => from + i);
       try {
-        await producer.send({ topic, acks: -1, messages: values.map((n) => ({ value: String(n) })) });
+        await producer.send({
+          topic,
+          acks: -1,
+          messages: values.map((n) => ({ value: String(n) })),
+        });
         acknowledged.push(...values);
       } catch {
         failedSends += 1; // not acknowledged: the producer gave up on this batch, the test allows it
@@ -71,8 +83,13 @@ describe('the three-broker stack', () => {
     const consumer = kafka.consumer({ groupId: 'failover-test-reader' });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => void seen.add(Number(message.value)) });
-    await waitFor(() => acknowledged.every((n) => seen.has(n)), { timeoutMs: 60_000, what: 'every acknowledged write' });
+    await consumer.run({
+      eachMessage: async ({ message }) => void seen.add(Number(message.value)),
+    });
+    await waitFor(() => acknowledged.every((n) => seen.has(n)), {
+      timeoutMs: 60_000,
+      what: 'every acknowledged write',
+    });
     await consumer.disconnect();
     await admin.disconnect();
 

@@ -1,5 +1,10 @@
 import { z } from 'zod';
-import { baseEnvSchema, booleanFlag, parseEnv, toConnectivityConfig } from '../../services/common/config';
+import {
+  baseEnvSchema,
+  booleanFlag,
+  parseEnv,
+  toConnectivityConfig,
+} from '../../services/common/config';
 import { GridpulseError } from '../../services/common/errors';
 
 describe('parseEnv', () => {
@@ -25,13 +30,18 @@ describe('parseEnv', () => {
     } catch (err) {
       const error = err as GridpulseError;
       expect(error.code).toBe('GP_CONFIG_INVALID');
-      expect(error.context.keys).toEqual(expect.arrayContaining(['KAFKA_BROKERS', 'LOG_LEVEL', 'KAFKA_SSL']));
+      expect(error.context.keys).toEqual(
+        expect.arrayContaining(['KAFKA_BROKERS', 'LOG_LEVEL', 'KAFKA_SSL']),
+      );
       expect(error.message).toContain('KAFKA_BROKERS');
     }
   });
 
   it('lets a service extend the base schema with its own keys', () => {
-    const schema = baseEnvSchema.extend({ FEATURE_ON: booleanFlag(true), LIMIT: z.coerce.number().default(5) });
+    const schema = baseEnvSchema.extend({
+      FEATURE_ON: booleanFlag(true),
+      LIMIT: z.coerce.number().default(5),
+    });
     const env = parseEnv(schema, { FEATURE_ON: 'no' });
     expect(env.FEATURE_ON).toBe(false);
     expect(env.LIMIT).toBe(5);

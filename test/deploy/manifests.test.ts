@@ -16,7 +16,9 @@ describe('docker-compose.yml', () => {
   const compose = parse(read('docker-compose.yml')) as { services: Record<string, ComposeService> };
 
   it('runs the same Kafka version as the local stack', () => {
-    const localVersion = /<kafka.version>(.+)<\/kafka.version>/.exec(read('deploy/local/kafka/pom.xml'))![1];
+    const localVersion = /<kafka.version>(.+)<\/kafka.version>/.exec(
+      read('deploy/local/kafka/pom.xml'),
+    )![1];
     expect(compose.services.kafka?.image).toBe(`apache/kafka:${localVersion}`);
   });
 
@@ -39,7 +41,9 @@ describe('docker-compose.yml', () => {
     const scrape = parse(read('deploy/prometheus/prometheus.yml')) as {
       scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }>;
     };
-    const targets = scrape.scrape_configs.flatMap((job) => job.static_configs.flatMap((c) => c.targets));
+    const targets = scrape.scrape_configs.flatMap((job) =>
+      job.static_configs.flatMap((c) => c.targets),
+    );
     for (const target of targets) {
       const [name, port] = target.split(':');
       expect(compose.services[name!]?.ports).toContain(`${port}:${port}`);

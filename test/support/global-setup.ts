@@ -8,7 +8,9 @@ import path from 'node:path';
  */
 export default async function globalSetup(): Promise<void> {
   if (process.env.KAFKA_BROKERS) {
-    process.stdout.write(`\nusing the configured stack: KAFKA_BROKERS=${process.env.KAFKA_BROKERS}\n`);
+    process.stdout.write(
+      `\nusing the configured stack: KAFKA_BROKERS=${process.env.KAFKA_BROKERS}\n`,
+    );
     return;
   }
 

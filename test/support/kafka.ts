@@ -1,11 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Admin, Kafka } from 'kafkajs';
-import { baseEnvSchema, parseEnv, toConnectivityConfig, type ConnectivityConfig } from '../../services/common/config';
+import {
+  baseEnvSchema,
+  parseEnv,
+  toConnectivityConfig,
+  type ConnectivityConfig,
+} from '../../services/common/config';
 import { createKafka } from '../../services/common/kafka';
 import { createLogger, type Logger } from '../../services/common/logger';
 import { provisionTopics } from '../../services/common/provision';
-import { TOPIC_SPECS, resolveTopics, type TopicName, type Topics } from '../../services/common/topics';
+import {
+  TOPIC_SPECS,
+  resolveTopics,
+  type TopicName,
+  type Topics,
+} from '../../services/common/topics';
 
 /**
  * Connectivity for one test file: the stack global-setup started (or KAFKA_BROKERS), with a
@@ -21,7 +31,10 @@ export function createTestConfig(service = 'test'): ConnectivityConfig {
 }
 
 /** A logger that keeps its lines in memory, for asserting on log fields. */
-export function createMemoryLogger(service = 'test'): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
+export function createMemoryLogger(service = 'test'): {
+  logger: Logger;
+  lines: () => Array<Record<string, unknown>>;
+} {
   const chunks: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -65,7 +78,10 @@ export async function setUpTestKafka(
   const specs = TOPIC_SPECS.filter((spec) => !options.only || options.only.includes(spec.name)).map(
     (spec) => ({ ...spec, partitions: options.partitions ?? spec.partitions }),
   );
-  await provisionTopics(admin, topics, { replicationFactor: config.kafka.replicationFactor, specs });
+  await provisionTopics(admin, topics, {
+    replicationFactor: config.kafka.replicationFactor,
+    specs,
+  });
 
   // Topics die with the test file, so a long-lived developer stack does not pile them up.
   const close = async () => {
@@ -84,7 +100,8 @@ export async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
