@@ -20,7 +20,9 @@ export const DIFFER_DEFAULTS = Object.freeze({
   DIFF_DEADBAND_ENERGY_WH: 100,
   DIFF_DEADBAND_BACKUP_RESERVE: 0,
   DIFF_PARTITIONS_CONCURRENTLY: 4,
+  DIFF_MAX_RECORDS_PER_TRANSACTION: 1000,
   DIFF_RESTORE_TIMEOUT_MS: 60_000,
+  DIFF_SESSION_TIMEOUT_MS: 30_000,
   DIFF_SHUTDOWN_TIMEOUT_MS: 30_000,
 });
 
@@ -41,11 +43,21 @@ export const differEnvSchema = baseEnvSchema.extend({
     .int()
     .min(1)
     .default(DIFFER_DEFAULTS.DIFF_PARTITIONS_CONCURRENTLY),
+  DIFF_MAX_RECORDS_PER_TRANSACTION: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(DIFFER_DEFAULTS.DIFF_MAX_RECORDS_PER_TRANSACTION),
   DIFF_RESTORE_TIMEOUT_MS: z.coerce
     .number()
     .int()
     .min(1000)
     .default(DIFFER_DEFAULTS.DIFF_RESTORE_TIMEOUT_MS),
+  DIFF_SESSION_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(6000)
+    .default(DIFFER_DEFAULTS.DIFF_SESSION_TIMEOUT_MS),
   DIFF_SHUTDOWN_TIMEOUT_MS: z.coerce
     .number()
     .int()
@@ -58,7 +70,11 @@ export interface DifferConfig {
   metricsPort: number;
   rules: RuleConfig;
   partitionsConcurrently: number;
+  /** Input records per transaction: bounds its size and the work redone after an abort. */
+  maxRecordsPerTransaction: number;
   restoreTimeoutMs: number;
+  /** How long a silent (killed) replica keeps its partitions before the group moves them. */
+  sessionTimeoutMs: number;
   shutdownTimeoutMs: number;
 }
 
@@ -81,7 +97,9 @@ export function loadDifferConfig(env: NodeJS.ProcessEnv = process.env): DifferCo
       },
     },
     partitionsConcurrently: parsed.DIFF_PARTITIONS_CONCURRENTLY,
+    maxRecordsPerTransaction: parsed.DIFF_MAX_RECORDS_PER_TRANSACTION,
     restoreTimeoutMs: parsed.DIFF_RESTORE_TIMEOUT_MS,
+    sessionTimeoutMs: parsed.DIFF_SESSION_TIMEOUT_MS,
     shutdownTimeoutMs: parsed.DIFF_SHUTDOWN_TIMEOUT_MS,
   };
 }

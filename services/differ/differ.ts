@@ -45,6 +45,8 @@ interface PartitionTask {
 }
 
 const RETRY_BACKOFF_MS = 250;
+/** Messages per produce request inside a transaction; events are about 1.5 kB each. */
+const SEND_CHUNK_MESSAGES = 250;
 
 /**
  * Consumes device-state.v1 in the `gridpulse.differ` group and turns samples into device events,
@@ -71,9 +73,12 @@ export async function startDiffer(options: DifferOptions): Promise<DifferHandle>
   const consumer = kafka.consumer({
     groupId,
     readUncommitted: false,
-    // Processing a batch is bounded by one transaction; the rest is restore time, which happens
-    // inside eachBatch and must not cost the group membership.
-    sessionTimeout: 30_000,
+    // A killed replica's partitions move only after this. kafkajs heartbeats from its fetch
+    // loop, not a timer, so a restore (which the first batch waits for) must also fit in it.
+    // Limitation: a changelog partition too large to restore within the session timeout
+    // makes the group evict this replica mid-restore; raise DIFF_SESSION_TIMEOUT_MS.
+    sessionTimeout: config.sessionTimeoutMs,
+    heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
     rebalanceTimeout: 60_000,
   });
 
@@ -140,8 +145,7 @@ export async function startDiffer(options: DifferOptions): Promise<DifferHandle>
         }
       }
 
-      const committed = await processBatch(state, task, batch);
-      if (committed) resolveOffset(batch.lastOffset());
+      await processBatch(state, task, batch, resolveOffset);
       await heartbeat();
     },
   });
@@ -305,14 +309,34 @@ function dropTask(state: DifferState, partition: number, reason: string): void {
 }
 
 /**
- * Applies the rules to every record of the batch, then writes events, snapshots and the next
- * offset in one transaction. Returns false when the batch must be fetched again: the store is
- * then as it was before the batch (rolled back, or dropped to be restored from the changelog).
+ * Applies the rules to the batch slice by slice; each slice's events, snapshots and next offset
+ * go out in one transaction, and its offset is resolved once committed. Returns false when the
+ * rest of the batch must be fetched again: the store is then as it was before the failed slice
+ * (rolled back, or dropped to be restored from the changelog).
  */
 async function processBatch(
   state: DifferState,
   task: PartitionTask,
   batch: Batch,
+  resolveOffset: (offset: string) => void,
+): Promise<boolean> {
+  const sliceSize = state.config.maxRecordsPerTransaction;
+  for (let start = 0; start < batch.messages.length; start += sliceSize) {
+    const slice = batch.messages.slice(start, start + sliceSize);
+    const isLast = start + sliceSize >= batch.messages.length;
+    // The last slice ends at the batch's last offset, which covers trailing transaction markers.
+    const lastOffset = isLast ? batch.lastOffset() : slice[slice.length - 1]!.offset;
+    if (!(await processSlice(state, task, slice, lastOffset))) return false;
+    resolveOffset(lastOffset);
+  }
+  return true;
+}
+
+async function processSlice(
+  state: DifferState,
+  task: PartitionTask,
+  messages: KafkaMessage[],
+  lastOffset: string,
 ): Promise<boolean> {
   const { metrics } = state;
   const undo = new Map<string, DeviceSnapshot | undefined>();
@@ -320,8 +344,8 @@ async function processBatch(
   const events: EventRecord[] = [];
   const outcomes = new Map<SampleOutcome | 'undecodable', number>();
 
-  for (const message of batch.messages) {
-    const sample = await decodeSample(state, message, batch.partition);
+  for (const message of messages) {
+    const sample = await decodeSample(state, message, task.partition);
     if (!sample) {
       outcomes.set('undecodable', (outcomes.get('undecodable') ?? 0) + 1);
       continue;
@@ -337,7 +361,7 @@ async function processBatch(
     events.push(...verdict.events);
   }
 
-  const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
+  const nextOffset = (BigInt(lastOffset) + 1n).toString();
   const outcome = await writeTransaction(state, task, events, snapshots, nextOffset);
   if (outcome !== 'committed') {
     if (outcome === 'rolled-back') rollBack(task.store, undo);
@@ -402,7 +426,11 @@ async function writeTransaction(
     if (snapshotMessages.length > 0) {
       topicMessages.push({ topic: topics['device-snapshots.v1'], messages: snapshotMessages });
     }
-    if (topicMessages.length > 0) await transaction.sendBatch({ topicMessages });
+    // One produce request per chunk: a whole batch's output in one request can pass the
+    // broker's message.max.bytes (seen: MESSAGE_TOO_LARGE at ~1,500 records).
+    for (const chunk of chunkTopicMessages(topicMessages, SEND_CHUNK_MESSAGES)) {
+      await transaction.sendBatch({ topicMessages: chunk });
+    }
     await transaction.sendOffsets({
       consumerGroupId: state.groupId,
       topics: [
@@ -456,6 +484,19 @@ async function decodeSample(state: DifferState, message: KafkaMessage, partition
     );
     return null;
   }
+}
+
+function chunkTopicMessages<M>(
+  topicMessages: Array<{ topic: string; messages: M[] }>,
+  size: number,
+): Array<Array<{ topic: string; messages: M[] }>> {
+  const chunks: Array<Array<{ topic: string; messages: M[] }>> = [];
+  for (const { topic, messages } of topicMessages) {
+    for (let start = 0; start < messages.length; start += size) {
+      chunks.push([{ topic, messages: messages.slice(start, start + size) }]);
+    }
+  }
+  return chunks;
 }
 
 function rollBack(store: PartitionStore, undo: Map<string, DeviceSnapshot | undefined>): void {

@@ -9,6 +9,7 @@ import { defaultRuleConfig, type DifferConfig } from '../../services/differ/conf
 import type { DeviceSample, DeviceSnapshot } from '../../services/differ/device-state';
 import { toDeviceSnapshot } from '../../services/differ/device-state';
 import { startDiffer, type DifferHandle } from '../../services/differ/differ';
+import { applySample } from '../../services/differ/rules';
 import { createDifferMetrics, type DifferMetrics } from '../../services/differ/metrics';
 import { setUpTestKafka, type TestKafka } from '../support/kafka';
 
@@ -32,7 +33,9 @@ export function makeDifferConfig(
     metricsPort: 0,
     rules: defaultRuleConfig(),
     partitionsConcurrently: 3,
+    maxRecordsPerTransaction: 1000,
     restoreTimeoutMs: 20_000,
+    sessionTimeoutMs: 6000,
     shutdownTimeoutMs: 20_000,
     ...overrides,
   };
@@ -166,4 +169,26 @@ export async function metricValue(
     Object.entries(labels).every(([key, value]) => entry.labels[key] === value),
   );
   return match?.value ?? 0;
+}
+
+/** What the differ must produce for `samples`: the rules applied per device in input order. */
+export function computeExpected(samples: DeviceSample[], rules = defaultRuleConfig()) {
+  const snapshots = new Map<string, DeviceSnapshot>();
+  const events: EventRecord[] = [];
+  for (const sample of samples) {
+    const verdict = applySample(snapshots.get(sample.deviceId), sample, rules);
+    if (verdict.next) snapshots.set(sample.deviceId, verdict.next);
+    events.push(...verdict.events);
+  }
+  return { events, snapshots };
+}
+
+/** Keys that occur other than exactly once, with their counts: empty when all is well. */
+export function findKeyMiscounts(
+  expected: EventRecord[],
+  actual: EventRecord[],
+): Record<string, number> {
+  const counts = new Map<string, number>(expected.map((event) => [event.key, 0]));
+  for (const event of actual) counts.set(event.key, (counts.get(event.key) ?? 0) + 1);
+  return Object.fromEntries([...counts].filter(([, count]) => count !== 1));
 }
