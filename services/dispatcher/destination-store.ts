@@ -4,6 +4,7 @@ import type { AvroSerde } from '../common/avro';
 import type { Logger } from '../common/logger';
 import type { Destination } from './destination';
 import { DispatcherErrorCode, dispatcherError } from './errors';
+import { fetchTopicOffsets } from './topic-reader';
 
 /** Every destination, as the latest record on destinations.v1 says, kept current. */
 export interface DestinationStore {
@@ -34,7 +35,7 @@ export async function startDestinationStore(options: {
 
   const admin = kafka.admin();
   await admin.connect();
-  const offsets = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  const offsets = await fetchTopicOffsets(admin, topic).finally(() => admin.disconnect());
   const waiting = new Map(
     offsets
       .filter((entry) => BigInt(entry.high) > BigInt(entry.low))

@@ -8,7 +8,9 @@ import { matchesDestination } from './destination';
 import type { DestinationStore } from './destination-store';
 import type { DeliveryScheduler } from './delivery-scheduler';
 import type { DispatcherMetrics } from './metrics';
-import { OffsetTracker } from './offset-tracker';
+import { OffsetTracker, waitForPending } from './offset-tracker';
+
+const STOP_WAIT_MS = 15_000;
 
 export interface EventConsumer {
   /** Stops fetching, lets submitted deliveries finish or hand off, commits, disconnects. */
@@ -126,8 +128,10 @@ export async function startEventConsumer(deps: {
     isRunning: () => running,
     async stop(drain) {
       stopping = true;
-      await consumer.stop();
+      // Pausing (not stopping) keeps the group membership the final commit needs.
+      consumer.pause([{ topic }]);
       await drain();
+      await waitForPending(tracker, STOP_WAIT_MS);
       commits.stop();
       await commits.commitNow();
       await consumer.disconnect();

@@ -72,3 +72,11 @@ interface PartitionState {
   nextOffset: bigint | null;
   committed: bigint | null;
 }
+
+/** Resolves once nothing taken is unfinished, or after `timeoutMs` (whatever is left is redone). */
+export async function waitForPending(tracker: OffsetTracker, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (tracker.pending() > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
