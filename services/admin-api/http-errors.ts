@@ -1,0 +1,120 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isGridpulseError } from '../common/errors';
+import type { Logger } from '../common/logger';
+import { AdminErrorCode, HTTP_STATUS_BY_CODE } from './errors';
+
+/** The body of every error response: a code to branch on, a message, the field when known. */
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+/** Codes of the modules the API calls that mean "the caller sent something wrong". */
+const CALLER_ERRORS: Readonly<Record<string, { status: number; field?: string }>> = Object.freeze({
+  GP_DISPATCH_DESTINATION_INVALID: { status: 400 },
+  GP_DISPATCH_URL_INVALID: { status: 400, field: 'body.url' },
+  GP_DISPATCH_URL_REFUSED: { status: 400, field: 'body.url' },
+  GP_DISPATCH_ADDRESS_REFUSED: { status: 400, field: 'body.url' },
+  GP_DISPATCH_DESTINATION_NOT_FOUND: { status: 404 },
+  GP_POLLER_CONNECTION_INVALID: { status: 400 },
+  GP_POLLER_CREDENTIALS_MISSING: { status: 400, field: 'body.credentials' },
+});
+
+/**
+ * Maps every failure to a status and an ErrorBody. Validation errors name the field as
+ * `<part>.<path>` (e.g. body.backupReserve, headers.idempotency-key). Unexpected errors are
+ * logged with `err` and answered with a bare 500: their messages may carry internals.
+ */
+export function createErrorHandler(logger: Logger) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err.validation) {
+      const field = fieldOfValidation(err.validationContext ?? 'body', err.validation[0]);
+      return send(
+        reply,
+        400,
+        AdminErrorCode.invalidRequest,
+        `${field} ${err.validation[0]?.message ?? 'is invalid'}`,
+        field,
+      );
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return send(reply, 400, AdminErrorCode.bodyTooLarge, 'body is too large', 'body');
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return send(
+        reply,
+        415,
+        AdminErrorCode.invalidRequest,
+        'body must be application/json',
+        'headers.content-type',
+      );
+    }
+    if (
+      err.code?.startsWith('FST_ERR_CTP_') ||
+      (err.statusCode === 400 && !isGridpulseError(err))
+    ) {
+      return send(reply, 400, AdminErrorCode.invalidRequest, 'body is not valid JSON', 'body');
+    }
+
+    if (isGridpulseError(err)) {
+      const own = HTTP_STATUS_BY_CODE[err.code];
+      const foreign = CALLER_ERRORS[err.code];
+      const status = own ?? foreign?.status;
+      if (status !== undefined && status < 500) {
+        const field = fieldOfContext(err.context) ?? foreign?.field;
+        return send(reply, status, err.code, err.message, field);
+      }
+      if (status !== undefined) {
+        logger.warn(
+          { err, method: request.method, route: request.routeOptions.url },
+          'request failed',
+        );
+        return send(reply, status, err.code, err.message);
+      }
+    }
+
+    logger.error(
+      { err, method: request.method, route: request.routeOptions.url },
+      'request failed',
+    );
+    return send(reply, 500, 'GP_ADMIN_INTERNAL', 'internal error');
+  };
+}
+
+export function send(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  field?: string,
+): FastifyReply {
+  const body: ErrorBody = {
+    error: field === undefined ? { code, message } : { code, message, field },
+  };
+  return reply.code(status).type('application/json').send(body);
+}
+
+interface AjvError {
+  instancePath?: string;
+  params?: Record<string, unknown>;
+  message?: string;
+}
+
+function fieldOfValidation(context: string, error: AjvError | undefined): string {
+  const segments = (error?.instancePath ?? '')
+    .split('/')
+    .filter(Boolean)
+    .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const params = error?.params ?? {};
+  const extra = params.additionalProperty ?? params.missingProperty;
+  if (typeof extra === 'string') segments.push(extra);
+  return [context, ...segments].join('.');
+}
+
+/** The dispatcher's and the poller's errors name fields in context.fields (first one wins). */
+function fieldOfContext(context: Record<string, unknown>): string | undefined {
+  const fields = context.fields;
+  if (Array.isArray(fields) && typeof fields[0] === 'string' && fields[0] !== '') {
+    return `body.${fields[0]}`;
+  }
+  return typeof context.field === 'string' ? context.field : undefined;
+}
