@@ -159,14 +159,20 @@ export async function readSnapshots(
   return latest;
 }
 
+/** A counter's or gauge's value, or a histogram's `<name>_count` / `<name>_sum`. */
 export async function metricValue(
   registry: Registry,
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
-  const metric = await registry.getSingleMetric(name)?.get();
-  const match = metric?.values.find((entry) =>
-    Object.entries(labels).every(([key, value]) => entry.labels[key] === value),
+  const baseName = name.replace(/_(count|sum)$/, '');
+  const metric = await (
+    registry.getSingleMetric(name) ?? registry.getSingleMetric(baseName)
+  )?.get();
+  const match = metric?.values.find(
+    (entry) =>
+      (entry.metricName === undefined || entry.metricName === name) &&
+      Object.entries(labels).every(([key, value]) => entry.labels[key] === value),
   );
   return match?.value ?? 0;
 }
