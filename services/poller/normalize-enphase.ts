@@ -2,6 +2,7 @@ import type { Connection } from './connection';
 import {
   buildDeviceState,
   chargingStateOf,
+  gridStatusOf,
   type DeviceIdentity,
   type DeviceState,
 } from './device-state';
@@ -81,8 +82,12 @@ export function isEnphaseSystemOffline(system: EnphaseSystem, latestTelemetry: J
  * Enphase returns percentages as integers and the aggregate SoC as an "NN%" string; anything
  * else (a 0..1 fraction, a bare number) is another unit and the response is refused.
  *
+ * Grid power is not reported as such: it is the balance of the consumption meter (the load),
+ * the production meter (solar) and the battery: grid = load - solar - battery.
+ *
  * Limitation: the Monitoring API sends no pack capacity and no daily energy totals, so
- * `charge`, `whConsumed` and `gridEnergy` are null for Enphase.
+ * `charge`, `whConsumed` and `gridEnergy` are null for Enphase. A consumption meter installed
+ * as "net" (config_type Net) measures the grid itself; that case is not told apart yet.
  */
 export function normalizeEnphaseBattery(input: {
   connection: Connection;
@@ -112,6 +117,7 @@ export function normalizeEnphaseBattery(input: {
   assertRange(power, -MAX_POWER_W, MAX_POWER_W, 'latest_telemetry', 'power');
 
   const percentage = readSoc(input.batteryTelemetry);
+  const gridPower = deriveGridPower(input.latestTelemetry, power);
   const reportedAt = optionalNumber(encharge, 'last_report_at', 'latest_telemetry');
 
   return buildDeviceState(
@@ -126,8 +132,8 @@ export function normalizeEnphaseBattery(input: {
       whConsumed: null,
       chargeRate: power,
       backupReserve: input.batterySettings ? readReserve(input.batterySettings) : null,
-      gridStatus: null,
-      gridPower: null,
+      gridStatus: gridStatusOf(gridPower, input.idleThresholdW),
+      gridPower,
       gridEnergy: null,
       isStormModeEnabled: readFlag(input.stormGuard, 'storm_guard_status', 'enabled'),
       isStormModeActive: readFlag(input.stormGuard, 'storm_alert', 'true'),
@@ -196,6 +202,22 @@ function assertWholeNumber(value: number | null, what: string, field: string): v
   if (value !== null && !Number.isInteger(value)) {
     throw new NormalizationError('implausible_value', 'expected a whole number', { what, field });
   }
+}
+
+/** load - solar - battery from channel 1 of the two meters; null unless both reported. */
+function deriveGridPower(latestTelemetry: JsonObject, batteryPowerW: number): number | null {
+  const meters = optionalObject(latestTelemetry, 'devices')?.meters;
+  if (!Array.isArray(meters)) return null;
+  const powerOf = (name: string) => {
+    const meter = meters.find((m: unknown) => isObject(m) && m.name === name && m.channel === 1);
+    return isObject(meter) ? optionalNumber(meter, 'power', 'latest_telemetry') : null;
+  };
+  const load = powerOf('consumption');
+  const solar = powerOf('production');
+  if (load === null || solar === null) return null;
+  assertWholeNumber(load, 'latest_telemetry', 'meters.power');
+  assertWholeNumber(solar, 'latest_telemetry', 'meters.power');
+  return load - solar - batteryPowerW;
 }
 
 function firstEncharge(latestTelemetry: JsonObject): JsonObject | null {

@@ -90,7 +90,6 @@ describe('poll cycle under injected faults', () => {
     for (const [deviceId, kind] of faulty) {
       const mine = during.filter((r) => r.deviceId === deviceId);
       if (EXPECTED[kind] === 'offline') {
-        expect({ deviceId, kind, count: mine.length }).toMatchObject({ count: expect.any(Number) });
         expect(mine.length).toBeGreaterThanOrEqual(1);
         expect(mine.every((r) => r.connectivity === 'OFFLINE' && r.state === null)).toBe(true);
       } else {

@@ -239,8 +239,9 @@ describe('normalizeEnphaseBattery', () => {
       whConsumed: null,
       chargeRate: -15,
       backupReserve: 95,
-      gridStatus: null,
-      gridPower: null,
+      gridStatus: 'exporting',
+      // load 12 W (consumption meter) - solar 755 W (production) - battery -15 W = -728 W
+      gridPower: -728,
       gridEnergy: null,
       isStormModeEnabled: true, // "enabled"
       isStormModeActive: false, // storm_alert "false"
