@@ -1,23 +1,166 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import {
+  defaultLogDir,
+  PIPELINE_SERVICES,
+  startLocalPipeline,
+  type LocalPipeline,
+  type PipelineService,
+} from './local-pipeline';
 import { runStackScript } from './stack';
+import { collectStatus, formatStatus } from './status-line';
 import { ensureTopics } from './topics';
 
+interface StartFlags {
+  tesla: number;
+  enphase: number;
+  interval: number;
+  faults: number;
+  offline: number;
+  seed: number;
+  services: PipelineService[];
+  statusEvery: number;
+}
+
 /**
- * `gridpulse start` (what `npm start` runs). With nothing configured it brings up the local
- * stack and provisions the topics; with KAFKA_BROKERS set it uses that cluster instead.
+ * `gridpulse start` (what `npm start` runs): the whole pipeline on this machine. With nothing
+ * configured it brings up the local stack; with KAFKA_BROKERS set it uses that cluster.
  */
 export function startCommand(): Command {
   return new Command('start')
-    .description('run gridpulse: local stack (unless KAFKA_BROKERS is set), topics, services')
-    .action(async () => {
-      if (!process.env.KAFKA_BROKERS) {
-        const code = runStackScript(['up']);
-        if (code !== 0) {
-          process.exitCode = code;
-          return;
-        }
-      }
-      const topicsOk = await ensureTopics();
-      if (!topicsOk) process.stderr.write('gridpulse: some topics differ from the declaration\n');
+    .description(
+      'run the whole pipeline here: stack, topics, simulator, services, example receiver',
+    )
+    .option('--tesla <n>', 'simulated Tesla energy sites', positiveInt, 150)
+    .option('--enphase <n>', 'simulated Enphase systems', positiveInt, 150)
+    .option(
+      '--interval <seconds>',
+      'poll interval for every OEM (demo: seconds, not minutes)',
+      positiveInt,
+      10,
+    )
+    .option(
+      '--faults <rate>',
+      'share of OEM requests the simulator fails on purpose, 0-1',
+      fraction,
+      0.02,
+    )
+    .option(
+      '--offline <rate>',
+      'share of devices the simulator takes offline at times, 0-1',
+      fraction,
+      0.01,
+    )
+    .option('--seed <n>', 'simulator seed: the same seed gives the same fleet', positiveInt, 1)
+    .addOption(
+      new Option('--services <list>', 'comma-separated services to run')
+        .default([...PIPELINE_SERVICES], PIPELINE_SERVICES.join(','))
+        .argParser(serviceList),
+    )
+    .option('--status-every <seconds>', 'seconds between status lines', positiveInt, 5)
+    .action(async (flags: StartFlags) => {
+      process.exitCode = await runStart(flags);
     });
+}
+
+async function runStart(flags: StartFlags): Promise<number> {
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
+
+  if (!process.env.KAFKA_BROKERS) {
+    const code = runStackScript(['up']);
+    if (code !== 0) return code;
+  }
+  if (!(await ensureTopics(env, print)))
+    print('start: some topics differ from the declaration (see above)');
+
+  const logDir = defaultLogDir();
+  print(`start: service logs in ${logDir}/`);
+  const startedAt = Date.now();
+  let pipeline: LocalPipeline;
+  try {
+    pipeline = await startLocalPipeline(
+      {
+        services: flags.services,
+        fleet: { tesla: flags.tesla, enphase: flags.enphase },
+        pollIntervalSeconds: flags.interval,
+        faultRate: flags.faults,
+        offlineRate: flags.offline,
+        seed: flags.seed,
+        env,
+        logDir,
+      },
+      (line) => print(`start: ${line}`),
+    );
+  } catch (err) {
+    print(`start: failed: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+
+  let stopping = false;
+  for (const [name, service] of pipeline.processes) {
+    service.onExit((code, signal) => {
+      if (!stopping)
+        print(`start: ${name} exited (${signal ?? `code ${code}`}); see ${service.logFile}`);
+    });
+  }
+  print('start: running; Ctrl-C stops everything');
+
+  // Ctrl-C reaches only this process (the services run in their own process groups), so the
+  // final figures are read while every service is still up.
+  const statusTimer = setInterval(() => {
+    void collectStatus(pipeline).then((status) =>
+      print(formatStatus(status, Date.now() - startedAt)),
+    );
+  }, flags.statusEvery * 1000);
+
+  await waitForSignal();
+  stopping = true;
+  clearInterval(statusTimer);
+  const finalStatus = await collectStatus(pipeline);
+  print('start: stopping (poller first, so the others drain what is in flight)');
+  await pipeline.stop();
+  print(`start: stopped. ${formatStatus(finalStatus, Date.now() - startedAt)}`);
+  print(`start: logs in ${logDir}/; the stack keeps running (npx gridpulse stack down stops it)`);
+  return 0;
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const onSignal = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      // A second Ctrl-C while stopping means: now.
+      process.once('SIGINT', () => process.exit(130));
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0');
+  return n;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1)
+    throw new InvalidArgumentError('expected a number from 0 to 1');
+  return n;
+}
+
+function serviceList(value: string): PipelineService[] {
+  const names = value
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
+  const unknown = names.filter((name) => !(PIPELINE_SERVICES as readonly string[]).includes(name));
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(
+      `unknown service ${unknown.join(', ')}; known: ${PIPELINE_SERVICES.join(', ')}`,
+    );
+  }
+  return names as PipelineService[];
 }

@@ -1,0 +1,212 @@
+import path from 'node:path';
+import { request } from 'undici';
+import { createAvroSerde } from '../common/avro';
+import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../common/config';
+import { createKafka } from '../common/kafka';
+import { createLogger } from '../common/logger';
+import { resolveTopics } from '../common/topics';
+import { createDestinationManager } from '../dispatcher/destinations';
+import { createConnectionWriter } from '../poller/connection-store';
+import { fetchSimulatorConnections } from '../poller/connection-registration';
+import { createServiceProcess, type ServiceProcess } from './service-process';
+
+/** The services `gridpulse start` can run, in start order (consumers before producers). */
+export const PIPELINE_SERVICES = [
+  'oem-simulator',
+  'webhook-receiver',
+  'differ',
+  'dispatcher',
+  'poller',
+] as const;
+export type PipelineService = (typeof PIPELINE_SERVICES)[number];
+
+export const PIPELINE_PORTS = Object.freeze({
+  'oem-simulator': 8090,
+  'webhook-receiver': 8099,
+  poller: 9401,
+  differ: 9402,
+  dispatcher: 9403,
+} satisfies Record<PipelineService, number>);
+
+export interface PipelineOptions {
+  services: readonly PipelineService[];
+  fleet: { tesla: number; enphase: number };
+  pollIntervalSeconds: number;
+  /** Fraction of OEM requests the simulator fails on purpose (429, 5xx, timeouts, …). */
+  faultRate: number;
+  /** Fraction of devices the simulator takes offline (per lifecycle tick). */
+  offlineRate: number;
+  seed: number;
+  /** Environment for every service: Kafka, registry, topic prefix, log level. */
+  env: NodeJS.ProcessEnv;
+  logDir: string;
+  ports?: Partial<Record<PipelineService, number>>;
+}
+
+export interface LocalPipeline {
+  readonly processes: ReadonlyMap<PipelineService, ServiceProcess>;
+  readonly receiverUrl: string;
+  metricsUrl(service: PipelineService): string;
+  stop(): Promise<void>;
+}
+
+const DEMO_DESTINATION_DESCRIPTION = 'gridpulse start: the example receiver';
+
+/**
+ * Runs the pipeline on one machine, each service as its own process (as in production):
+ * simulator, connections registered from it, the example receiver registered as a destination,
+ * then differ, dispatcher and poller. `onStep` hears one line per step.
+ */
+export async function startLocalPipeline(
+  options: PipelineOptions,
+  onStep: (line: string) => void = () => undefined,
+): Promise<LocalPipeline> {
+  const ports = { ...PIPELINE_PORTS, ...options.ports };
+  const enabled = new Set(options.services);
+  const processes = new Map<PipelineService, ServiceProcess>();
+  const simulatorUrl = `http://127.0.0.1:${ports['oem-simulator']}`;
+  const receiverUrl = `http://127.0.0.1:${ports['webhook-receiver']}/webhooks`;
+  const spawnService = (name: PipelineService, env: NodeJS.ProcessEnv, readyPath: string) =>
+    createServiceProcess({
+      name,
+      entry: `services/${name}/main.ts`,
+      env: { ...options.env, ...env },
+      readyUrl: `http://127.0.0.1:${ports[name]}${readyPath}`,
+      logDir: options.logDir,
+    });
+
+  const stopAll = async () => {
+    // Producers first, so that consumers drain what is already on the topics.
+    for (const name of [...PIPELINE_SERVICES].reverse()) await processes.get(name)?.stop();
+  };
+
+  try {
+    if (enabled.has('oem-simulator')) {
+      const simulator = spawnService(
+        'oem-simulator',
+        {
+          SIM_PORT: String(ports['oem-simulator']),
+          SIM_SEED: String(options.seed),
+          SIM_TESLA_SITES: String(options.fleet.tesla),
+          SIM_ENPHASE_SYSTEMS: String(options.fleet.enphase),
+          SIM_FAULT_RATE: String(options.faultRate),
+          SIM_OFFLINE_RATE: String(options.offlineRate),
+        },
+        '/healthz',
+      );
+      processes.set('oem-simulator', simulator);
+      await simulator.start();
+      onStep(
+        `oem-simulator: ${options.fleet.tesla} Tesla sites, ${options.fleet.enphase} Enphase systems on ${simulatorUrl}`,
+      );
+
+      const registered = await registerSimulatorConnections(options.env, simulatorUrl);
+      onStep(`connections: ${registered} registered on connections.v1`);
+    }
+
+    if (enabled.has('webhook-receiver')) {
+      const secrets = await ensureDemoDestination(options.env, receiverUrl);
+      const receiver = spawnService(
+        'webhook-receiver',
+        { RECEIVER_PORT: String(ports['webhook-receiver']), RECEIVER_SECRETS: secrets.join(',') },
+        '/summary',
+      );
+      processes.set('webhook-receiver', receiver);
+      await receiver.start();
+      onStep(`webhook-receiver: ${receiverUrl}, registered as a destination`);
+    }
+
+    const interval = String(options.pollIntervalSeconds);
+    const serviceEnv: Record<'differ' | 'dispatcher' | 'poller', NodeJS.ProcessEnv> = {
+      differ: { METRICS_PORT: String(ports.differ) },
+      dispatcher: { METRICS_PORT: String(ports.dispatcher), DISPATCHER_ALLOW_PRIVATE_URLS: 'true' },
+      poller: {
+        METRICS_PORT: String(ports.poller),
+        POLL_INTERVAL_TESLA_SECONDS: interval,
+        POLL_INTERVAL_ENPHASE_SECONDS: interval,
+        TESLA_API_URL: `${simulatorUrl}/tesla`,
+        TESLA_AUTH_URL: `${simulatorUrl}/tesla`,
+        ENPHASE_API_URL: `${simulatorUrl}/enphase`,
+        ENPHASE_AUTH_URL: `${simulatorUrl}/enphase`,
+      },
+    };
+    for (const name of ['differ', 'dispatcher', 'poller'] as const) {
+      if (!enabled.has(name)) continue;
+      const service = spawnService(name, serviceEnv[name], '/readyz');
+      processes.set(name, service);
+      await service.start();
+      onStep(`${name}: ready, metrics on http://127.0.0.1:${ports[name]}/metrics`);
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  return {
+    processes,
+    receiverUrl,
+    metricsUrl: (service) => `http://127.0.0.1:${ports[service]}/metrics`,
+    stop: stopAll,
+  };
+}
+
+/** Where `gridpulse start` writes each service's log, beside the stack's own logs. */
+export function defaultLogDir(): string {
+  const home = process.env.GRIDPULSE_HOME ?? path.join(process.env.HOME ?? '.', '.cache/gridpulse');
+  return path.join(home, 'run/pipeline/logs');
+}
+
+async function registerSimulatorConnections(env: NodeJS.ProcessEnv, simulatorUrl: string) {
+  const config = toConnectivityConfig(parseEnv(baseEnvSchema, env), 'cli');
+  const kafka = createKafka(config, createLogger({ service: 'cli', level: 'error' }));
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    const writer = createConnectionWriter({
+      producer,
+      serde: createAvroSerde(config),
+      topic: resolveTopics(config.topicPrefix)['connections.v1'],
+    });
+    const connections = await fetchSimulatorConnections(simulatorUrl);
+    for (const connection of connections) await writer.put(connection);
+    return connections.length;
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/**
+ * The receiver's destination, created on the first run and reused afterwards (its secrets
+ * live on destinations.v1), so restarting the demo does not pile up destinations.
+ */
+async function ensureDemoDestination(env: NodeJS.ProcessEnv, url: string): Promise<string[]> {
+  const config = toConnectivityConfig(parseEnv(baseEnvSchema, env), 'cli');
+  const kafka = createKafka(config, createLogger({ service: 'cli', level: 'error' }));
+  const destinations = createDestinationManager({
+    kafka,
+    serde: createAvroSerde(config),
+    topics: resolveTopics(config.topicPrefix),
+    groupPrefix: config.topicPrefix,
+    allowPrivateUrls: true,
+    secretOverlapMs: 24 * 60 * 60 * 1000,
+  });
+  try {
+    const existing = (await destinations.list()).find((d) => d.url === url && d.enabled);
+    const destination =
+      existing ?? (await destinations.create({ url, description: DEMO_DESTINATION_DESCRIPTION }));
+    return destination.secrets.map((secret) => secret.secret);
+  } finally {
+    await destinations.close();
+  }
+}
+
+/** The receiver's own count of what it verified and accepted. */
+export async function fetchReceiverSummary(receiverUrl: string): Promise<{
+  received: number;
+  duplicates: number;
+  rejected: number;
+  byType: Record<string, number>;
+}> {
+  const response = await request(receiverUrl.replace(/\/webhooks$/, '/summary'));
+  return (await response.body.json()) as Awaited<ReturnType<typeof fetchReceiverSummary>>;
+}

@@ -1,0 +1,155 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { request } from 'undici';
+
+const REPO_ROOT = path.join(__dirname, '../..');
+
+export interface ServiceProcessSpec {
+  /** e.g. 'poller'; also the log file's name. */
+  name: string;
+  /** Entry point relative to the repository root, e.g. 'services/poller/main.ts'. */
+  entry: string;
+  env: NodeJS.ProcessEnv;
+  /** Polled until it answers 200 after a start. */
+  readyUrl: string;
+  logDir: string;
+}
+
+/**
+ * One gridpulse service running as its own Node.js process, as in production: its own event
+ * loop, its own /metrics, and killable on its own (the end-to-end test SIGKILLs them).
+ */
+export interface ServiceProcess {
+  readonly spec: ServiceProcessSpec;
+  readonly logFile: string;
+  isRunning(): boolean;
+  /** Starts the process (again) and resolves when its readyUrl answers 200. */
+  start(timeoutMs?: number): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once, no clean-up: a crash. */
+  kill(): Promise<void>;
+  /** Resolves with the exit code when the process exits on its own. */
+  onExit(listener: (code: number | null, signal: NodeJS.Signals | null) => void): void;
+}
+
+export function createServiceProcess(spec: ServiceProcessSpec): ServiceProcess {
+  mkdirSync(spec.logDir, { recursive: true });
+  const logFile = path.join(spec.logDir, `${spec.name}.log`);
+  const pidFile = path.join(spec.logDir, `${spec.name}.pid`);
+  const exitListeners: Array<(code: number | null, signal: NodeJS.Signals | null) => void> = [];
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const isRunning = () =>
+    child !== undefined && child.exitCode === null && child.signalCode === null;
+
+  return {
+    spec,
+    logFile,
+    isRunning,
+
+    async start(timeoutMs = 60_000) {
+      if (isRunning()) return;
+      const log = createWriteStream(logFile, { flags: 'a' });
+      stopLeftover(pidFile, spec.entry);
+      // Its own process group: a Ctrl-C in the terminal reaches only the parent, which then
+      // stops the services in order and reads their final figures first.
+      const started = spawn(process.execPath, ['--import', 'tsx', spec.entry], {
+        cwd: REPO_ROOT,
+        env: spec.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+      writeFileSync(pidFile, String(started.pid));
+      killOnParentExit(started);
+      started.stdout?.pipe(log, { end: false });
+      started.stderr?.pipe(log, { end: false });
+      exited = new Promise((resolve) => {
+        started.once('exit', (code, signal) => {
+          log.end();
+          rmSync(pidFile, { force: true });
+          for (const listener of exitListeners) listener(code, signal);
+          resolve();
+        });
+      });
+      child = started;
+      await waitUntilReady(spec, () => isRunning(), timeoutMs, logFile);
+    },
+
+    async stop(graceMs = 20_000) {
+      if (!isRunning()) return;
+      child!.kill('SIGTERM');
+      const timer = setTimeout(() => child?.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+
+    async kill() {
+      if (!isRunning()) return;
+      child!.kill('SIGKILL');
+      await exited;
+    },
+
+    onExit(listener) {
+      exitListeners.push(listener);
+    },
+  };
+}
+
+const running = new Set<ChildProcess>();
+let isExitHookInstalled = false;
+
+/**
+ * Detached children outlive a parent that exits without stopping them; this ends them with it.
+ * (A parent killed with SIGKILL runs no hook: the pid files let the next start find them.)
+ */
+function killOnParentExit(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (isExitHookInstalled) return;
+  isExitHookInstalled = true;
+  process.once('exit', () => {
+    for (const orphan of running) orphan.kill('SIGKILL');
+  });
+}
+
+/** Kills a service left running by an earlier parent that was killed outright. */
+function stopLeftover(pidFile: string, entry: string): void {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile, 'utf8'));
+  } catch {
+    return; // no pid file: nothing left over
+  }
+  try {
+    const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (commandLine.includes(entry)) process.kill(pid, 'SIGKILL');
+  } catch {
+    // Gone already, or not ours to check (no /proc): the port check at start-up will tell.
+  }
+  rmSync(pidFile, { force: true });
+}
+
+async function waitUntilReady(
+  spec: ServiceProcessSpec,
+  isRunning: () => boolean,
+  timeoutMs: number,
+  logFile: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (!isRunning()) throw new Error(`${spec.name} exited during start-up: see ${logFile}`);
+    try {
+      const response = await request(spec.readyUrl, { headersTimeout: 1_000, bodyTimeout: 1_000 });
+      await response.body.dump();
+      if (response.statusCode === 200) return;
+    } catch {
+      // Not listening yet: keep waiting until the deadline.
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${spec.name} not ready after ${timeoutMs} ms: see ${logFile}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
