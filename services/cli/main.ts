@@ -1,4 +1,7 @@
 import { Command, CommanderError } from 'commander';
+import { destinationsCommand } from '../dispatcher/cli';
+import { simulatorCommand } from '../oem-simulator/cli';
+import { connectionsCommand } from '../poller/cli';
 import { stackCommand } from './stack';
 import { startCommand } from './start';
 import { topicsCommand } from './topics';
@@ -18,6 +21,9 @@ export function createProgram(): Command {
   program.addCommand(startCommand());
   program.addCommand(stackCommand());
   program.addCommand(topicsCommand());
+  program.addCommand(connectionsCommand());
+  program.addCommand(destinationsCommand());
+  program.addCommand(simulatorCommand());
   return program;
 }
 
