@@ -41,6 +41,8 @@ export interface PipelineOptions {
   env: NodeJS.ProcessEnv;
   logDir: string;
   ports?: Partial<Record<PipelineService, number>>;
+  /** Extra environment per service, over `env` (tests tighten timings with it). */
+  serviceEnv?: Partial<Record<PipelineService, NodeJS.ProcessEnv>>;
 }
 
 export interface LocalPipeline {
@@ -70,7 +72,7 @@ export async function startLocalPipeline(
     createServiceProcess({
       name,
       entry: `services/${name}/main.ts`,
-      env: { ...options.env, ...env },
+      env: { ...options.env, ...env, ...options.serviceEnv?.[name] },
       readyUrl: `http://127.0.0.1:${ports[name]}${readyPath}`,
       logDir: options.logDir,
     });
@@ -86,6 +88,7 @@ export async function startLocalPipeline(
         'oem-simulator',
         {
           SIM_PORT: String(ports['oem-simulator']),
+          SIM_HOST: '127.0.0.1',
           SIM_SEED: String(options.seed),
           SIM_TESLA_SITES: String(options.fleet.tesla),
           SIM_ENPHASE_SYSTEMS: String(options.fleet.enphase),

@@ -66,6 +66,11 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverH
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(summary));
       return;
     }
+    if (req.method === 'GET' && req.url === '/received') {
+      // The webhook-ids still in the dedupe window, oldest first: for checking a run end to end.
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(seen.list()));
+      return;
+    }
     if (req.method !== 'POST') {
       res.writeHead(405, { allow: 'POST' }).end();
       return;
@@ -193,6 +198,10 @@ class RecentIds {
 
   has(id: string): boolean {
     return this.#ids.has(id);
+  }
+
+  list(): string[] {
+    return [...this.#ids];
   }
 
   add(id: string): void {
