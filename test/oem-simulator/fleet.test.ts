@@ -101,8 +101,8 @@ describe('oem-simulator fleet', () => {
         default_real_mode: 'self_consumption',
       });
       const readings = [];
-      for (let i = 0; i < 48; i += 1) {
-        sim.advance(30 * 60_000);
+      for (let i = 0; i < 24; i += 1) {
+        sim.advance(60 * 60_000);
         readings.push(await read());
       }
 
