@@ -20,8 +20,6 @@ export const AdminErrorCode = {
   credentialsUndecryptable: 'GP_ADMIN_CREDENTIALS_UNDECRYPTABLE',
   /** The route depends on a module function that is not there yet. */
   notImplemented: 'GP_ADMIN_NOT_IMPLEMENTED',
-  /** A commands.v1 record the executor cannot act on. */
-  commandInvalid: 'GP_COMMAND_INVALID',
 } as const;
 
 export type AdminErrorCodeValue = (typeof AdminErrorCode)[keyof typeof AdminErrorCode];

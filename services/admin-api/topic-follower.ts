@@ -37,7 +37,7 @@ export async function startTopicFollower(options: {
   const waiting = new Map<string, bigint>();
   try {
     for (const topic of topics) {
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await retrying(() => admin.fetchTopicOffsets(topic));
       const starts =
         options.sinceMs === undefined
           ? new Map(offsets.map((entry) => [entry.partition, BigInt(entry.low)]))
@@ -121,8 +121,8 @@ async function startOffsetsAt(
   topic: string,
   sinceMs: number,
 ): Promise<Map<number, bigint>> {
-  const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, sinceMs);
-  const highs = await admin.fetchTopicOffsets(topic);
+  const offsets = await retrying(() => admin.fetchTopicOffsetsByTimestamp(topic, sinceMs));
+  const highs = await retrying(() => admin.fetchTopicOffsets(topic));
   // -1 means no record at or after the time: start at the end.
   return new Map(
     offsets.map((entry) => {
@@ -130,4 +130,19 @@ async function startOffsetsAt(
       return [entry.partition, BigInt(entry.offset === '-1' ? high : entry.offset)];
     }),
   );
+}
+
+/**
+ * Right after a topic is created the broker may answer "not the leader" for a moment; kafkajs'
+ * admin offset calls hand that retriable error straight back instead of refreshing metadata.
+ */
+async function retrying<T>(call: () => Promise<T>, attempts = 10): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await call();
+    } catch (err) {
+      if ((err as { retriable?: unknown }).retriable !== true || attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
 }

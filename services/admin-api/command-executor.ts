@@ -1,0 +1,403 @@
+import { randomUUID } from 'node:crypto';
+import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { AvroSerde } from '../common/avro';
+import { isGridpulseError } from '../common/errors';
+import type { Logger } from '../common/logger';
+import type { Topics } from '../common/topics';
+import type { Oem } from '../poller/config';
+import type { Connection } from '../poller/connection';
+import type { OemHttpClient, OemRequest, OemResponse } from '../poller/oem-http';
+import type { TokenManager } from '../poller/token-manager';
+import { commandResultEvent } from './event-payloads';
+import { COMMAND_SCHEMA, type CommandRecord } from './records';
+
+/**
+ * Runs device commands from commands.v1 against the OEM, inside the poller process that owns
+ * the connection: only that process holds the connection's tokens (refresh tokens are
+ * single-use). The poller hands over its OEM clients, token manager and owned connections.
+ */
+export interface CommandAccess {
+  /** The connection if this poller owns it (undefined otherwise). */
+  connection(connectionId: string): Connection | undefined;
+  clients: Record<Oem, OemHttpClient>;
+  tokens: TokenManager;
+  /** OEM API base URLs, e.g. PollerConfig.oems.tesla.apiUrl. */
+  apiUrls: Record<Oem, string>;
+}
+
+export interface CommandExecutorHandle {
+  stop(): Promise<void>;
+}
+
+export const COMMAND_EXECUTOR_DEFAULTS = Object.freeze({
+  /** A command older than this when read is failed instead of run: a late setpoint can harm. */
+  maxAgeMs: 10 * 60_000,
+  /** How long a command waits for its connection to be owned here (start-up, rebalance). */
+  ownershipWaitMs: 30_000,
+});
+
+/**
+ * Runs one PENDING command and returns it in its terminal state (SUCCEEDED or FAILED, with
+ * executedAt and, on failure, the OEM's own message). Never throws: every failure is a FAILED
+ * command, so a command never vanishes.
+ */
+export async function executeCommand(
+  command: CommandRecord,
+  access: CommandAccess,
+  now: () => number = Date.now,
+): Promise<CommandRecord> {
+  const fail = (message: string): CommandRecord => ({
+    ...command,
+    status: 'FAILED',
+    executedAt: now(),
+    errorMessage: message,
+  });
+
+  const connection = command.connectionId ? access.connection(command.connectionId) : undefined;
+  if (!connection) return fail('connection not found');
+  if (!connection.enabled) return fail('connection disabled');
+  const target = parseDeviceId(command.deviceId);
+  if (!target || target.oem !== connection.oem) return fail('device not found');
+
+  const oem = target.oem;
+  const request = buildCommandRequest(
+    command,
+    target.oemDeviceId,
+    oem,
+    access.apiUrls[oem],
+    connection,
+  );
+  if (!request) return fail('command not supported for this device');
+
+  try {
+    const response = await sendAuthorized(access, oem, connection.connectionId, request);
+    if (response.status >= 200 && response.status < 300) {
+      return { ...command, status: 'SUCCEEDED', executedAt: now(), errorMessage: null };
+    }
+    return fail(oemErrorMessage(oem, response));
+  } catch (err) {
+    // The poller's client already retried 5xx, timeouts and 429; its coded error says why.
+    return fail(isGridpulseError(err) ? `${err.message} (${err.code})` : 'OEM request failed');
+  }
+}
+
+/**
+ * Consumes commands.v1 and runs the PENDING commands of the connections this process owns.
+ * Each result goes out in one Kafka transaction with the command.succeeded/failed event and
+ * the consumed offset, so a result is never recorded without its event nor twice for one read.
+ *
+ * A crash between the OEM call and the commit runs the command again after restart: the
+ * commands are setpoints (reserve, mode, storm mode), so running one twice leaves the device
+ * as running it once would, though a second event (with a later executedAt) is emitted.
+ *
+ * Limitation: this consumer group and the poller's connections.v1 group are assigned
+ * independently. With several poller replicas a command can reach a replica that does not own
+ * its connection; it waits `ownershipWaitMs` and then fails with "connection not owned by
+ * this poller". Wiring the executor into the ownership consumer (commands.v1 and
+ * connections.v1 are both keyed by connection id with 6 partitions, so an assignor giving
+ * each member the same partition numbers of both would co-locate them) removes this.
+ */
+export async function startCommandExecutor(options: {
+  kafka: Kafka;
+  serde: AvroSerde;
+  topics: Topics;
+  groupId: string;
+  access: CommandAccess;
+  logger: Logger;
+  now?: () => number;
+  maxAgeMs?: number;
+  ownershipWaitMs?: number;
+  /** Called after each result is committed (tests, metrics). */
+  onResult?: (command: CommandRecord) => void;
+}): Promise<CommandExecutorHandle> {
+  const { kafka, serde, topics, access } = options;
+  const logger = options.logger.child({ component: 'command-executor' });
+  const now = options.now ?? Date.now;
+  const maxAgeMs = options.maxAgeMs ?? COMMAND_EXECUTOR_DEFAULTS.maxAgeMs;
+  const ownershipWaitMs = options.ownershipWaitMs ?? COMMAND_EXECUTOR_DEFAULTS.ownershipWaitMs;
+  const topic = topics['commands.v1'];
+  let stopping = false;
+
+  const producer: Producer = kafka.producer({
+    transactionalId: `${options.groupId}.${randomUUID()}`,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
+  await producer.connect();
+  await serde.register(topic, COMMAND_SCHEMA);
+  await serde.register(topics['events.v1'], 'event');
+
+  const consumer: Consumer = kafka.consumer({
+    groupId: options.groupId,
+    allowAutoTopicCreation: false,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+
+  async function waitForOwnership(command: CommandRecord): Promise<void> {
+    const deadline = Date.now() + ownershipWaitMs;
+    while (
+      !stopping &&
+      command.connectionId &&
+      !access.connection(command.connectionId) &&
+      Date.now() < deadline
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
+  async function handle(message: KafkaMessage, partition: number): Promise<void> {
+    const command = await decodeCommand(serde, message, logger);
+    const offset = { topic, partition, offset: String(BigInt(message.offset) + 1n) };
+    if (!command || command.status !== 'PENDING') {
+      await commitOnly(offset);
+      return;
+    }
+
+    let result: CommandRecord;
+    if (now() - command.issuedAt > maxAgeMs) {
+      result = {
+        ...command,
+        status: 'FAILED',
+        executedAt: now(),
+        errorMessage: 'command expired before it could run',
+      };
+    } else {
+      await waitForOwnership(command);
+      if (stopping) throw new Error('executor stopping');
+      result =
+        command.connectionId && !access.connection(command.connectionId)
+          ? {
+              ...command,
+              status: 'FAILED',
+              executedAt: now(),
+              errorMessage: 'connection not owned by this poller',
+            }
+          : await executeCommand(command, access, now);
+    }
+
+    await commitResult(result, offset);
+    logger.info(
+      {
+        deviceId: result.deviceId,
+        oem: result.oem,
+        commandId: result.commandId,
+        status: result.status,
+      },
+      'command finished',
+    );
+    options.onResult?.(result);
+  }
+
+  async function commitResult(
+    result: CommandRecord,
+    offset: { topic: string; partition: number; offset: string },
+  ) {
+    const value = await serde.encode(topic, COMMAND_SCHEMA, result);
+    const event = await serde.encode(topics['events.v1'], 'event', commandResultEvent(result));
+    await inTransaction(async (transaction) => {
+      await transaction.send({
+        topic,
+        acks: -1,
+        messages: [{ key: result.connectionId ?? result.deviceId, value }],
+      });
+      await transaction.send({
+        topic: topics['events.v1'],
+        acks: -1,
+        messages: [{ key: result.deviceId, value: event }],
+      });
+      await transaction.sendOffsets({
+        consumerGroupId: options.groupId,
+        topics: [{ topic, partitions: [offset] }],
+      });
+    });
+  }
+
+  async function commitOnly(offset: { topic: string; partition: number; offset: string }) {
+    await consumer.commitOffsets([offset]);
+  }
+
+  async function inTransaction(
+    work: (transaction: Awaited<ReturnType<Producer['transaction']>>) => Promise<void>,
+  ) {
+    for (let attempt = 1; ; attempt += 1) {
+      const transaction = await producer.transaction();
+      try {
+        await work(transaction);
+        await transaction.commit();
+        return;
+      } catch (err) {
+        await transaction.abort().catch(() => undefined);
+        // sendOffsets throws a retriable error while the group coordinator is still loading.
+        const retriable = (err as { retriable?: unknown }).retriable === true;
+        if (!retriable || attempt >= 5) throw err;
+        logger.warn({ err, attempt }, 'command transaction retried');
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
+  }
+
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale() || stopping) return;
+        await handle(message, batch.partition);
+        resolveOffset(message.offset);
+        await heartbeat();
+      }
+    },
+  });
+  logger.info({ topic, groupId: options.groupId }, 'command executor started');
+
+  return {
+    async stop() {
+      stopping = true;
+      await consumer.disconnect();
+      await producer.disconnect();
+      logger.info('command executor stopped');
+    },
+  };
+}
+
+/** `tesla:<energy_site_id>` or `enphase:<system_id>` (the poller's device ids). */
+export function parseDeviceId(deviceId: string): { oem: Oem; oemDeviceId: string } | null {
+  const match = /^(tesla|enphase):([0-9A-Za-z_-]+)$/.exec(deviceId);
+  return match ? { oem: match[1] as Oem, oemDeviceId: match[2]! } : null;
+}
+
+/** Our modes to Enphase's battery_mode values (the simulator README's mapping). */
+const ENPHASE_MODES: Record<string, string> = {
+  self_consumption: 'self-consumption',
+  autonomous: 'savings-mode',
+  backup: 'full-backup',
+};
+
+/**
+ * Tesla Fleet API: POST /api/1/energy_sites/{id}/backup | operation | storm_mode.
+ * Enphase v4: PUT /api/v4/systems/config/{id}/battery_settings | storm_guard, with ?key=.
+ */
+export function buildCommandRequest(
+  command: CommandRecord,
+  oemDeviceId: string,
+  oem: Oem,
+  apiUrl: string,
+  connection: Connection,
+): OemRequest | null {
+  const base = apiUrl.replace(/\/$/, '');
+  const json = { 'content-type': 'application/json', accept: 'application/json' };
+  const id = encodeURIComponent(oemDeviceId);
+
+  if (oem === 'tesla') {
+    const site = `${base}/api/1/energy_sites/${id}`;
+    if (command.action === 'SET_BACKUP_RESERVE' && command.backupReservePercent !== null) {
+      return {
+        method: 'POST',
+        url: `${site}/backup`,
+        headers: json,
+        body: JSON.stringify({ backup_reserve_percent: command.backupReservePercent }),
+      };
+    }
+    if (command.action === 'SET_OPERATING_MODE' && command.operatingMode !== null) {
+      return {
+        method: 'POST',
+        url: `${site}/operation`,
+        headers: json,
+        body: JSON.stringify({ default_real_mode: command.operatingMode }),
+      };
+    }
+    if (command.action === 'SET_STORM_MODE' && command.stormModeEnabled !== null) {
+      return {
+        method: 'POST',
+        url: `${site}/storm_mode`,
+        headers: json,
+        body: JSON.stringify({ enabled: command.stormModeEnabled }),
+      };
+    }
+    return null;
+  }
+
+  const key = encodeURIComponent(connection.credentials.apiKey ?? '');
+  const config = `${base}/api/v4/systems/config/${id}`;
+  // OemRequest's type lists GET and POST only; undici sends any method, and Enphase's
+  // settings endpoints take PUT.
+  const put = 'PUT' as OemRequest['method'];
+  if (command.action === 'SET_BACKUP_RESERVE' && command.backupReservePercent !== null) {
+    return {
+      method: put,
+      url: `${config}/battery_settings?key=${key}`,
+      headers: json,
+      body: JSON.stringify({ reserve_soc: command.backupReservePercent }),
+    };
+  }
+  if (command.action === 'SET_OPERATING_MODE' && command.operatingMode !== null) {
+    const mode = ENPHASE_MODES[command.operatingMode];
+    if (!mode) return null;
+    return {
+      method: put,
+      url: `${config}/battery_settings?key=${key}`,
+      headers: json,
+      body: JSON.stringify({ battery_mode: mode }),
+    };
+  }
+  if (command.action === 'SET_STORM_MODE' && command.stormModeEnabled !== null) {
+    const status = command.stormModeEnabled ? 'enabled' : 'disabled';
+    return {
+      method: put,
+      url: `${config}/storm_guard?key=${key}`,
+      headers: json,
+      body: JSON.stringify({ storm_guard_status: status }),
+    };
+  }
+  return null;
+}
+
+/** The OEM's own words: Tesla `error` (+ `error_description`), Enphase `message` (+ `details`). */
+export function oemErrorMessage(oem: Oem, response: OemResponse): string {
+  let body: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(response.body);
+    if (parsed && typeof parsed === 'object') body = parsed as Record<string, unknown>;
+  } catch {
+    // Not JSON (an HTML error page, a cut body): the status alone has to do.
+  }
+  const [main, detail] =
+    oem === 'tesla' ? [body.error, body.error_description] : [body.message, body.details];
+  const text = [main, detail].filter((part) => typeof part === 'string' && part !== '').join(': ');
+  return text ? `${text} (HTTP ${response.status})` : `OEM answered HTTP ${response.status}`;
+}
+
+/** Sends with the connection's bearer token; a 401 refreshes once and retries once. */
+async function sendAuthorized(
+  access: CommandAccess,
+  oem: Oem,
+  connectionId: string,
+  request: OemRequest,
+): Promise<OemResponse> {
+  const token = await access.tokens.accessToken(connectionId);
+  const withToken = (value: string) => ({
+    ...request,
+    headers: { ...request.headers, authorization: `Bearer ${value}` },
+  });
+  const first = await access.clients[oem].send(withToken(token));
+  if (first.status !== 401) return first;
+  const renewed = await access.tokens.refreshAfterRejection(connectionId, token);
+  return access.clients[oem].send(withToken(renewed));
+}
+
+async function decodeCommand(
+  serde: AvroSerde,
+  message: KafkaMessage,
+  logger: Logger,
+): Promise<CommandRecord | null> {
+  if (!message.value) return null;
+  try {
+    return await serde.decode<CommandRecord>(message.value);
+  } catch (err) {
+    // An unreachable registry is retried by re-reading the batch; a bad record is skipped.
+    if (isGridpulseError(err) && err.retriable) throw err;
+    logger.warn({ err, offset: message.offset }, 'command record skipped');
+    return null;
+  }
+}
