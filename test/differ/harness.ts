@@ -169,7 +169,12 @@ export async function metricValue(
   const metric = await (
     registry.getSingleMetric(name) ?? registry.getSingleMetric(baseName)
   )?.get();
-  const match = metric?.values.find(
+  const values = (metric?.values ?? []) as Array<{
+    value: number;
+    labels: Record<string, string | number>;
+    metricName?: string;
+  }>;
+  const match = values.find(
     (entry) =>
       (entry.metricName === undefined || entry.metricName === name) &&
       Object.entries(labels).every(([key, value]) => entry.labels[key] === value),
