@@ -5,7 +5,6 @@ export const DifferErrorCode = {
   restoreTimeout: 'GP_DIFFER_RESTORE_TIMEOUT',
   partitionMismatch: 'GP_DIFFER_PARTITION_MISMATCH',
   transactionFailed: 'GP_DIFFER_TRANSACTION_FAILED',
-  producerFenced: 'GP_DIFFER_PRODUCER_FENCED',
 } as const;
 
 export type DifferErrorCode = (typeof DifferErrorCode)[keyof typeof DifferErrorCode];
