@@ -203,8 +203,9 @@ async function ensureTask(state: DifferState, partition: number): Promise<Partit
   if (existing) return existing;
   const pending = state.preparing.get(partition) ?? startPreparing(state, [partition]);
   try {
-    const prepared = await pending;
-    return state.tasks.get(partition) ?? prepared.get(partition) ?? null;
+    await pending;
+    // Absent when the partition was revoked while it was being prepared.
+    return state.tasks.get(partition) ?? null;
   } catch (err) {
     state.logger.warn({ err, partition }, 'partition restore failed, retrying');
     await delay(RETRY_BACKOFF_MS);
