@@ -1,7 +1,15 @@
 import { consumerGroupId } from '../../services/common/topics';
 import { setUpTestKafka, waitFor, type TestKafka } from '../support/kafka';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { dashboardQueries, type Dashboard } from './support/dashboard';
 import { startPipeline, type Pipeline } from './support/pipeline';
-import { checkMetrics, startPrometheus, type RunningPrometheus } from './support/prometheus';
+import {
+  checkMetrics,
+  REPO_ROOT,
+  startPrometheus,
+  type RunningPrometheus,
+} from './support/prometheus';
 
 const UNAUTHENTICATED_REQUESTS = 3;
 
@@ -96,6 +104,31 @@ describe('Prometheus scraping the running pipeline', () => {
       { timeoutMs: 20_000, intervalMs: 500, what: 'Prometheus to scrape the final values' },
     ).catch(() => undefined);
     expect(seen).toEqual(expected);
+  });
+
+  it('answers every dashboard query, with data for the pipeline overview', async () => {
+    const dashboard = JSON.parse(
+      readFileSync(path.join(REPO_ROOT, 'deploy/grafana/gridpulse.json'), 'utf8'),
+    ) as Dashboard;
+    const failures: string[] = [];
+    const empty: string[] = [];
+    for (const { panel, expr } of dashboardQueries(dashboard)) {
+      const rows = await prometheus!.query(expr).catch((err: unknown) => {
+        failures.push(`${panel}: ${String(err)}`);
+        return [];
+      });
+      if (rows.length === 0) empty.push(panel);
+    }
+    expect(failures).toEqual([]);
+    // The overview row: each stage of the workload above shows up.
+    const overview = [
+      'Polls ok /s',
+      'State records /s',
+      'Events /s',
+      'Delivered /s',
+      'Consumer lag',
+    ];
+    expect(empty.filter((panel) => overview.includes(panel))).toEqual([]);
   });
 
   it('loads the repository alert rules and evaluates them without error on real series', async () => {
