@@ -7,6 +7,7 @@ import {
   computeExpected,
   findKeyMiscounts,
   produceSamples,
+  readCommitted,
   readEvents,
   readSnapshots,
   setUpDifferKafka,
@@ -80,6 +81,13 @@ describe('differ crash recovery', () => {
     }
 
     expect(findKeyMiscounts(expected.events, events)).toEqual({});
+    // The kill did land inside a transaction: its aborted records are in the log, where only a
+    // read_uncommitted reader sees them.
+    const everything = await readCommitted(testKafka.kafka, testKafka.serde, eventsTopic, {
+      readUncommitted: true,
+      isDone: (values) => values.length > expected.events.length,
+    });
+    expect(everything.length).toBeGreaterThan(expected.events.length);
     expect(events).toHaveLength(expected.events.length);
 
     const snapshots = await readSnapshots(testKafka, expected.snapshots.size);

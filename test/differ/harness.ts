@@ -90,6 +90,7 @@ export async function readCommitted<T>(
   serde: AvroSerde,
   topic: string,
   options: {
+    readUncommitted?: boolean;
     isDone: (values: Array<{ key: string; value: T | null; partition: number }>) => boolean;
     timeoutMs?: number;
     quietMs?: number;
@@ -98,7 +99,7 @@ export async function readCommitted<T>(
   const { timeoutMs = 30_000, quietMs = 500 } = options;
   const consumer = kafka.consumer({
     groupId: `reader-${randomUUID()}`,
-    readUncommitted: false,
+    readUncommitted: options.readUncommitted ?? false,
     maxWaitTimeInMs: 100,
   });
   const values: Array<{ key: string; value: T | null; partition: number }> = [];
