@@ -6,6 +6,7 @@ import { createKafka } from '../common/kafka';
 import { createLogger } from '../common/logger';
 import { resolveTopics } from '../common/topics';
 import { createDestinationManager } from '../dispatcher/destinations';
+import { FAULT_KINDS } from '../oem-simulator/types';
 import { createConnectionWriter } from '../poller/connection-store';
 import { fetchSimulatorConnections } from '../poller/connection-registration';
 import { createServiceProcess, type ServiceProcess } from './service-process';
@@ -52,6 +53,9 @@ export interface LocalPipeline {
   stop(): Promise<void>;
 }
 
+/** Every fault but `slow`, whose long stalls would make the demo look stuck. */
+const DEMO_FAULT_KINDS = FAULT_KINDS.filter((kind) => kind !== 'slow');
+
 const DEMO_DESTINATION_DESCRIPTION = 'gridpulse start: the example receiver';
 
 /**
@@ -92,7 +96,9 @@ export async function startLocalPipeline(
           SIM_SEED: String(options.seed),
           SIM_TESLA_SITES: String(options.fleet.tesla),
           SIM_ENPHASE_SYSTEMS: String(options.fleet.enphase),
-          SIM_FAULT_RATE: String(options.faultRate),
+          // The simulator's rate is per fault kind; the option is the share of all requests.
+          SIM_FAULT_KINDS: DEMO_FAULT_KINDS.join(','),
+          SIM_FAULT_RATE: String(options.faultRate / DEMO_FAULT_KINDS.length),
           SIM_OFFLINE_RATE: String(options.offlineRate),
         },
         '/healthz',

@@ -9,6 +9,11 @@ export function createMetricsRegistry(service: string, version = packageVersion(
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry, prefix: 'gridpulse_' });
+  // These three are gauges named like counters, which promtool (and the naming rules) reject
+  // (prom-client issue #283); the per-type gauges beside them carry the same numbers.
+  for (const kind of ['handles', 'requests', 'resources']) {
+    registry.removeSingleMetric(`gridpulse_nodejs_active_${kind}_total`);
+  }
 
   const buildInfo = new Gauge({
     name: 'gridpulse_build_info',

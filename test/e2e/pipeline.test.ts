@@ -57,7 +57,7 @@ describe('the pipeline end to end', () => {
       services: ['oem-simulator', 'webhook-receiver', 'differ', 'dispatcher', 'poller'],
       fleet: { tesla: 6, enphase: 6 },
       pollIntervalSeconds: POLL_INTERVAL_SECONDS,
-      faultRate: 0.03,
+      faultRate: 0.05,
       offlineRate: 0.2,
       seed: 7,
       env,
@@ -144,7 +144,7 @@ describe('the pipeline end to end', () => {
     );
     // Offline (or removed) long enough that OFFLINE_POLLS consecutive polls saw it, with slack.
     const mustDisconnect = truth.devices.filter((d) => {
-      const threshold = (OFFLINE_POLLS + 3) * POLL_INTERVAL_SECONDS * 1000;
+      const threshold = (OFFLINE_POLLS + 4) * POLL_INTERVAL_SECONDS * 1000;
       const longOffline = d.offline.some(
         (span) => (span.to ?? polledUntil) - Math.max(span.from, startedAt) > threshold,
       );
