@@ -46,7 +46,7 @@ interface PartitionTask {
 
 const RETRY_BACKOFF_MS = 250;
 /** Messages per produce request inside a transaction; events are about 1.5 kB each. */
-const SEND_CHUNK_MESSAGES = 250;
+const SEND_CHUNK_MESSAGES = 500;
 
 /**
  * Consumes device-state.v1 in the `gridpulse.differ` group and turns samples into device events,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, type EventRecord } from '../common/events';
+import type { EventRecord } from '../common/events';
 import { buildDeviceEvent } from './device-events';
 import type { BatteryState, DeviceSample, DeviceSnapshot } from './device-state';
 
@@ -60,20 +60,45 @@ export function applySample(
   return applyNotReporting(previous, sample, rules);
 }
 
-/** Stable hash of everything about a device except its state and the poll time. */
+/**
+ * Stable hash of everything about a device except its state and the poll time. The members are
+ * listed in a fixed order and serialised with JSON.stringify: canonicalJson (sorting keys at
+ * every depth) cost 50 µs a sample here, a third of the differ's CPU per record.
+ */
 export function computeDescriptorHash(sample: DeviceSample): string {
-  const descriptor = {
-    workspaceId: sample.workspaceId,
-    organizationId: sample.organizationId,
-    manufacturer: sample.manufacturer,
-    deviceModel: sample.deviceModel,
-    deviceType: sample.deviceType,
-    tags: sample.tags,
-    createdAt: sample.createdAt,
-    customer: sample.customer,
-    site: sample.site,
-  };
-  return createHash('sha1').update(canonicalJson(descriptor)).digest('base64');
+  const { manufacturer, deviceModel, customer, site } = sample;
+  const address = site.address;
+  const descriptor = [
+    sample.workspaceId,
+    sample.organizationId,
+    manufacturer.slug,
+    manufacturer.displayName,
+    deviceModel.slug,
+    deviceModel.displayName,
+    sample.deviceType,
+    sample.tags,
+    sample.createdAt,
+    [
+      customer.id,
+      customer.referenceId,
+      customer.email,
+      customer.firstName,
+      customer.lastName,
+      customer.phone,
+    ],
+    [site.id, site.name, site.longitude, site.latitude],
+    address
+      ? [
+          address.streetAddress1,
+          address.streetAddress2,
+          address.city,
+          address.state,
+          address.postalCode,
+          address.country,
+        ]
+      : null,
+  ];
+  return createHash('sha1').update(JSON.stringify(descriptor)).digest('base64');
 }
 
 /** How a state differs from the last one reported, field by field against the deadbands. */

@@ -96,6 +96,22 @@ describe('rules', () => {
       ],
     ],
     [
+      'a new site address emits updated',
+      [
+        first,
+        {
+          sample: makeSample(T0 + 5 * MINUTE, {
+            site: {
+              ...makeSample(T0).site,
+              address: { ...makeSample(T0).site.address!, city: 'Boston' },
+            },
+          }),
+          outcome: 'updated',
+          events: ['device.updated'],
+        },
+      ],
+    ],
+    [
       'a duplicate sample changes nothing',
       [first, { sample: online(0), outcome: 'stale', events: [] }],
     ],
