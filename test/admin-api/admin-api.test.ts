@@ -1,6 +1,6 @@
 import type { AdminApiHandle } from '../../services/admin-api/admin-api';
 import type { EventRecord } from '../../services/common/events';
-import { createMemoryLogger, setUpTestKafka, waitFor, type TestKafka } from '../support/kafka';
+import { createMemoryLogger, waitFor, type TestKafka } from '../support/kafka';
 import {
   auth,
   bodyOf,
@@ -12,6 +12,7 @@ import {
   readSeed,
   startTestApi,
   WS_A,
+  setUpTestKafkaRetrying,
 } from './support';
 
 /** Members the seed's field tables list but its examples leave out; always present here. */
@@ -26,7 +27,7 @@ describe('admin API', () => {
   const memory = createMemoryLogger('admin-api');
 
   beforeAll(async () => {
-    testKafka = await setUpTestKafka({
+    testKafka = await setUpTestKafkaRetrying({
       partitions: 3,
       only: [
         'customers.v1',

@@ -1,25 +1,21 @@
-import { Registry } from 'prom-client';
 import type { AdminApiHandle } from '../../services/admin-api/admin-api';
 import { hashApiKey } from '../../services/admin-api/auth';
-import {
-  startCommandExecutor,
-  type CommandExecutorHandle,
-} from '../../services/admin-api/command-executor';
-import { createAvroSerde } from '../../services/common/avro';
 import type { EventRecord } from '../../services/common/events';
-import { consumerGroupId } from '../../services/common/topics';
-import { startSimulator } from '../../services/oem-simulator/simulator';
 import type { SimulatorHandle } from '../../services/oem-simulator/types';
-import { OEMS, type Oem } from '../../services/poller/config';
+import type { Oem } from '../../services/poller/config';
 import type { Connection } from '../../services/poller/connection';
-import { connectionFromSimAccount } from '../../services/poller/connection-registration';
-import { buildDeviceState, DEVICE_STATE_SCHEMA } from '../../services/poller/device-state';
-import { createPollerMetrics } from '../../services/poller/metrics';
-import { createOemHttpClient, type OemHttpClient } from '../../services/poller/oem-http';
-import { createTokenManager } from '../../services/poller/token-manager';
-import { pollerConfig } from '../poller/support';
-import { createMemoryLogger, setUpTestKafka, waitFor, type TestKafka } from '../support/kafka';
-import { bodyOf, collectTopic, describeShape, http, readSeed, startTestApi } from './support';
+import type { OemHttpClient } from '../../services/poller/oem-http';
+import { createMemoryLogger, waitFor, type TestKafka } from '../support/kafka';
+import { startExecutorFixture, type ExecutorFixture } from './executor-fixture';
+import {
+  bodyOf,
+  collectTopic,
+  describeShape,
+  http,
+  readSeed,
+  startTestApi,
+  setUpTestKafkaRetrying,
+} from './support';
 
 const KEY = 'executor-test-key-0123456789';
 
@@ -27,16 +23,16 @@ describe('command executor', () => {
   let testKafka: TestKafka;
   let sim: SimulatorHandle;
   let api: AdminApiHandle;
-  let executor: CommandExecutorHandle;
+  let fixture: ExecutorFixture;
   let clients: Record<Oem, OemHttpClient>;
   let events: Awaited<ReturnType<typeof collectTopic<EventRecord>>>;
-  const connections = new Map<string, Connection>();
-  const devices: Record<Oem, string> = { tesla: '', enphase: '' };
+  let connections: Map<string, Connection>;
+  let devices: Record<Oem, string>;
   const memory = createMemoryLogger('poller');
   let workspaceId = '';
 
   beforeAll(async () => {
-    testKafka = await setUpTestKafka({
+    testKafka = await setUpTestKafkaRetrying({
       partitions: 3,
       only: [
         'customers.v1',
@@ -49,93 +45,18 @@ describe('command executor', () => {
         'device-state.v1',
       ],
     });
-    sim = await startSimulator({ port: 0, seed: 11, fleet: { tesla: 1, enphase: 1 } });
-    const config = pollerConfig(testKafka, sim.url);
-
-    // What the poller would have written: one device-state record per simulated battery.
-    const serde = createAvroSerde(testKafka.config);
-    const producer = testKafka.kafka.producer();
-    await producer.connect();
-    for (const account of sim.accounts()) {
-      const connection = connectionFromSimAccount(account);
-      connections.set(connection.connectionId, connection);
-      const oem = account.oem as Oem;
-      devices[oem] = `${oem}:${account.siteIds[0]}`;
-      workspaceId = account.workspaceId;
-      const identity = {
-        deviceId: devices[oem],
-        manufacturer: { slug: oem, displayName: oem },
-        deviceModel: { slug: `${oem}:battery`, displayName: 'Battery' },
-        deviceType: 'battery',
-        tags: ['battery'],
-        createdAt: null,
-      };
-      const record = buildDeviceState(connection, identity, 'OFFLINE', Date.now(), null);
-      const value = await serde.encode(
-        testKafka.topics['device-state.v1'],
-        DEVICE_STATE_SCHEMA,
-        record,
-      );
-      await producer.send({
-        topic: testKafka.topics['device-state.v1'],
-        messages: [{ key: record.deviceId, value }],
-      });
-    }
-    await producer.disconnect();
-    expect(new Set(sim.accounts().map((a) => a.workspaceId)).size).toBe(1);
-
+    fixture = await startExecutorFixture(testKafka, memory.logger);
+    ({ sim, clients, connections, devices, workspaceId } = fixture);
     api = await startTestApi(testKafka, createMemoryLogger('admin-api').logger, {
       apiKeys: [{ workspaceId, sha256: hashApiKey(KEY) }],
-    });
-
-    // The poller's own OEM clients and token manager, as the poller would pass them in.
-    const metrics = createPollerMetrics(new Registry());
-    clients = Object.fromEntries(
-      OEMS.map((oem) => [
-        oem,
-        createOemHttpClient({
-          oem,
-          config: config.http,
-          circuit: config.circuit,
-          metrics,
-          logger: memory.logger,
-        }),
-      ]),
-    ) as Record<Oem, OemHttpClient>;
-    const tokens = createTokenManager({
-      config,
-      clients,
-      metrics,
-      logger: memory.logger,
-      connections: {
-        get: (id) => connections.get(id),
-        // The poller writes rotated tokens to connections.v1; here the map is the store.
-        persist: async (connection) => void connections.set(connection.connectionId, connection),
-      },
-    });
-    executor = await startCommandExecutor({
-      kafka: testKafka.kafka,
-      serde,
-      topics: testKafka.topics,
-      groupId: consumerGroupId('poller.commands', testKafka.config.topicPrefix),
-      logger: memory.logger,
-      ownershipWaitMs: 1000,
-      access: {
-        connection: (id) => connections.get(id),
-        clients,
-        tokens,
-        apiUrls: { tesla: config.oems.tesla.apiUrl, enphase: config.oems.enphase.apiUrl },
-      },
     });
     events = await collectTopic<EventRecord>(testKafka, testKafka.topics['events.v1']);
   }, 60_000);
 
   afterAll(async () => {
     await events?.stop();
-    await executor?.stop();
     await api?.stop();
-    await Promise.all(Object.values(clients ?? {}).map((client) => client.close()));
-    await sim?.stop();
+    await fixture?.stop();
     await testKafka?.close();
   });
 

@@ -8,7 +8,7 @@ import type { Logger } from '../../services/common/logger';
 import { startAdminApi, type AdminApiHandle } from '../../services/admin-api/admin-api';
 import { hashApiKey } from '../../services/admin-api/auth';
 import type { AdminApiConfig } from '../../services/admin-api/config';
-import type { TestKafka } from '../support/kafka';
+import { setUpTestKafka, type TestKafka } from '../support/kafka';
 
 export const KEY_A = 'test-key-workspace-a-0123456789';
 export const KEY_B = 'test-key-workspace-b-9876543210';
@@ -144,4 +144,22 @@ export async function http(
     body: text,
     json: () => JSON.parse(text),
   };
+}
+
+/**
+ * setUpTestKafka, tried again when the broker answers a retriable "not the leader / does not
+ * host this partition" while creating many topics at once (kafkajs' createTopics with
+ * waitForLeaders hands that back when the metadata lags on a loaded 2-core machine).
+ */
+export async function setUpTestKafkaRetrying(
+  options: Parameters<typeof setUpTestKafka>[0],
+): Promise<TestKafka> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await setUpTestKafka(options);
+    } catch (err) {
+      if ((err as { retriable?: unknown }).retriable !== true || attempt >= 3) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
