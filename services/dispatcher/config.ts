@@ -25,6 +25,8 @@ export const DISPATCHER_DEFAULTS = Object.freeze({
   DISPATCHER_SECRET_OVERLAP: '24h',
   DISPATCHER_CONNECTIONS_PER_ORIGIN: 64,
   DISPATCHER_COMMIT_INTERVAL: '500ms',
+  // How soon a crashed replica's partitions move to the others (the broker allows >= 6 s).
+  DISPATCHER_SESSION_TIMEOUT: '30s',
   DISPATCHER_START_FROM: 'earliest',
   DISPATCHER_IN_FLIGHT_LABELS: 50,
 });
@@ -59,6 +61,7 @@ export const dispatcherEnvSchema = baseEnvSchema.extend({
     DISPATCHER_DEFAULTS.DISPATCHER_CONNECTIONS_PER_ORIGIN,
   ),
   DISPATCHER_COMMIT_INTERVAL: duration(DISPATCHER_DEFAULTS.DISPATCHER_COMMIT_INTERVAL),
+  DISPATCHER_SESSION_TIMEOUT: duration(DISPATCHER_DEFAULTS.DISPATCHER_SESSION_TIMEOUT),
   DISPATCHER_START_FROM: z
     .enum(['earliest', 'latest'])
     .default(DISPATCHER_DEFAULTS.DISPATCHER_START_FROM),
@@ -91,6 +94,7 @@ export interface DispatcherConfig {
   secretOverlapMs: number;
   connectionsPerOrigin: number;
   commitIntervalMs: number;
+  sessionTimeoutMs: number;
   startFrom: 'earliest' | 'latest';
   inFlightLabelLimit: number;
 }
@@ -116,6 +120,7 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
     secretOverlapMs: parsed.DISPATCHER_SECRET_OVERLAP,
     connectionsPerOrigin: parsed.DISPATCHER_CONNECTIONS_PER_ORIGIN,
     commitIntervalMs: parsed.DISPATCHER_COMMIT_INTERVAL,
+    sessionTimeoutMs: parsed.DISPATCHER_SESSION_TIMEOUT,
     startFrom: parsed.DISPATCHER_START_FROM,
     inFlightLabelLimit: parsed.DISPATCHER_IN_FLIGHT_LABELS,
   };

@@ -46,6 +46,8 @@ export async function startRetryConsumer(deps: {
     groupId: deps.groupId,
     allowAutoTopicCreation: false,
     maxWaitTimeInMs: 100,
+    sessionTimeout: config.sessionTimeoutMs,
+    heartbeatInterval: Math.max(500, Math.floor(config.sessionTimeoutMs / 10)),
   });
   consumer.on(consumer.events.GROUP_JOIN, () => tracker.reset());
 

@@ -1,14 +1,13 @@
 import { Webhook } from 'standardwebhooks';
 import { toWebhookBody } from '../../services/common/events';
 import { isGridpulseError } from '../../services/common/errors';
-import { TOPIC_SPECS, type TopicName } from '../../services/common/topics';
 import type {
   DeliveryAttemptRecord,
   DeliveryRecord,
 } from '../../services/dispatcher/delivery-record';
 import type { Destination } from '../../services/dispatcher/destination';
 import { startDispatcher, type DispatcherHandle } from '../../services/dispatcher/start-dispatcher';
-import { createMemoryLogger, setUpTestKafka, waitFor, type TestKafka } from '../support/kafka';
+import { createMemoryLogger, waitFor, type TestKafka } from '../support/kafka';
 import {
   createDispatcherTestConfig,
   createEventWriter,
@@ -18,12 +17,9 @@ import {
   type EventWriter,
   type ReceivedRequest,
   type TestReceiver,
+  setUpDispatcherKafka,
 } from './harness';
 import { Registry } from 'prom-client';
-
-const DISPATCHER_TOPICS = TOPIC_SPECS.map((spec) => spec.name).filter(
-  (name) => name.startsWith('deliver') || name === 'events.v1' || name === 'destinations.v1',
-) as TopicName[];
 
 describe('dispatcher delivery', () => {
   let testKafka: TestKafka;
@@ -33,7 +29,7 @@ describe('dispatcher delivery', () => {
   const memory = createMemoryLogger('dispatcher');
 
   beforeAll(async () => {
-    testKafka = await setUpTestKafka({ only: DISPATCHER_TOPICS, partitions: 3 });
+    testKafka = await setUpDispatcherKafka();
     writer = await createEventWriter(testKafka);
     dispatcher = await startDispatcher({
       config: createDispatcherTestConfig(testKafka),

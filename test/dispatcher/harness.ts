@@ -10,7 +10,8 @@ import { createAvroSerde, type AvroSerde } from '../../services/common/avro';
 import { createEventRecord, type EventRecord, type EventType } from '../../services/common/events';
 import type { Topics } from '../../services/common/topics';
 import type { DispatcherConfig } from '../../services/dispatcher/config';
-import type { TestKafka } from '../support/kafka';
+import { TOPIC_SPECS, type TopicName } from '../../services/common/topics';
+import { setUpTestKafka, type TestKafka } from '../support/kafka';
 
 /** A request a test receiver got, with the time it arrived. */
 export interface ReceivedRequest {
@@ -96,6 +97,7 @@ export function createDispatcherTestConfig(
     secretOverlapMs: 86_400_000,
     connectionsPerOrigin: 16,
     commitIntervalMs: 200,
+    sessionTimeoutMs: 10_000,
     startFrom: 'earliest',
     inFlightLabelLimit: 10,
     ...overrides,
@@ -160,4 +162,25 @@ export async function readAll<T>(
     },
   });
   return found;
+}
+
+/** The topics the dispatcher reads and writes. */
+export const DISPATCHER_TOPICS = TOPIC_SPECS.map((spec) => spec.name).filter(
+  (name) => name.startsWith('deliver') || name === 'events.v1' || name === 'destinations.v1',
+) as TopicName[];
+
+/**
+ * setUpTestKafka for the dispatcher's topics, tried again when the broker answers "does not
+ * host this topic-partition" for topics it has only just created.
+ */
+export async function setUpDispatcherKafka(attempts = 3): Promise<TestKafka> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await setUpTestKafka({ only: DISPATCHER_TOPICS, partitions: 3 });
+    } catch (err) {
+      const retriable = (err as { retriable?: unknown } | null)?.retriable === true;
+      if (!retriable || attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
