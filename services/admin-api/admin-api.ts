@@ -55,30 +55,33 @@ export async function startAdminApi(options: {
     transactionalIdPrefix: groupPrefix,
     onRetry: () => metrics.transactionRetries.inc(),
   });
-  const platform = await startTopicFollower({
-    kafka,
-    groupPrefix: `${groupPrefix}.view`,
-    logger,
-    topics: ['customers.v1', 'sites.v1', 'enrollments.v1', 'commands.v1', 'connections.v1'].map(
-      (name) => topics[name as keyof typeof topics],
-    ),
-    onMessage: (topic, message) => view.applyMessage(topic, message),
-  });
-  const deviceIndex = await startTopicFollower({
-    kafka,
-    groupPrefix: `${groupPrefix}.devices`,
-    logger,
-    topics: [topics['device-state.v1']],
-    sinceMs: now() - config.deviceLookbackMs,
-    onMessage: (_topic, message) => view.applyDeviceState(message),
-  });
-  const destinationStore = await startDestinationStore({
-    kafka,
-    serde,
-    topic: topics['destinations.v1'],
-    groupPrefix: `${groupPrefix}.destinations`,
-    logger,
-  });
+  // The three readers join their groups concurrently: each join takes a few seconds.
+  const [platform, deviceIndex, destinationStore] = await Promise.all([
+    startTopicFollower({
+      kafka,
+      groupPrefix: `${groupPrefix}.view`,
+      logger,
+      topics: ['customers.v1', 'sites.v1', 'enrollments.v1', 'commands.v1', 'connections.v1'].map(
+        (name) => topics[name as keyof typeof topics],
+      ),
+      onMessage: (topic, message) => view.applyMessage(topic, message),
+    }),
+    startTopicFollower({
+      kafka,
+      groupPrefix: `${groupPrefix}.devices`,
+      logger,
+      topics: [topics['device-state.v1']],
+      sinceMs: now() - config.deviceLookbackMs,
+      onMessage: (_topic, message) => view.applyDeviceState(message),
+    }),
+    startDestinationStore({
+      kafka,
+      serde,
+      topic: topics['destinations.v1'],
+      groupPrefix: `${groupPrefix}.destinations`,
+      logger,
+    }),
+  ]);
   const destinations = createDestinationManager({
     kafka,
     serde,

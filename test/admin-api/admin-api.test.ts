@@ -341,6 +341,34 @@ describe('admin API', () => {
     });
   });
 
+  describe('restart', () => {
+    test('a fresh API rebuilds its view from the topics and still honours an earlier Idempotency-Key', async () => {
+      const headers = { 'idempotency-key': 'before-restart' };
+      const first = await post('/sites', { siteName: 'Before restart' }, KEY_A, headers);
+      expect(first.statusCode).toBe(201);
+
+      const restarted = await startTestApi(testKafka, createMemoryLogger('admin-api').logger);
+      try {
+        const retry = await http(restarted.url, {
+          method: 'POST',
+          url: '/sites',
+          payload: { siteName: 'Before restart' },
+          headers: { ...auth(KEY_A), ...headers },
+        });
+        expect(retry.statusCode).toBe(201);
+        expect(retry.json().id).toBe(first.json().id);
+        expect(retry.headers['idempotent-replayed']).toBe('true');
+        const sites = (
+          await http(restarted.url, { method: 'GET', url: '/sites', headers: auth(KEY_A) })
+        ).json().sites as Array<{ id: string }>;
+        expect(sites.filter((site) => site.id === first.json().id)).toHaveLength(1);
+        expect(restarted.view.customers.size).toBe(api.view.customers.size);
+      } finally {
+        await restarted.stop();
+      }
+    });
+  });
+
   describe('commands', () => {
     test('a command for an unknown device ends as command.failed with the seed’s shape', async () => {
       const res = await post('/devices/tesla:999999/commands', { stormMode: true });
