@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { createAvroSerde } from '../common/avro';
 import { createKafka } from '../common/kafka';
+import { createMetricsRegistry } from '../common/metrics';
 import type { Logger } from '../common/logger';
 import { consumerGroupId, resolveTopics } from '../common/topics';
 import { createDestinationManager } from '../dispatcher/destinations';
@@ -38,7 +39,7 @@ export async function startAdminApi(options: {
 }): Promise<AdminApiHandle> {
   const { config } = options;
   const logger = options.logger.child({ component: 'admin-api' });
-  const registry = options.registry ?? new Registry();
+  const registry = options.registry ?? createMetricsRegistry('admin-api');
   const metrics = createAdminApiMetrics(registry);
   const prefix = config.connectivity.topicPrefix;
   const topics = resolveTopics(prefix);
