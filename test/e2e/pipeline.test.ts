@@ -52,7 +52,6 @@ describe('the pipeline end to end', () => {
       dispatcher: await freePort(),
     } satisfies Record<PipelineService, number>;
     simulatorUrl = `http://127.0.0.1:${ports['oem-simulator']}`;
-    startedAt = Date.now();
     pipeline = await startLocalPipeline({
       services: ['oem-simulator', 'webhook-receiver', 'differ', 'dispatcher', 'poller'],
       fleet: { tesla: 6, enphase: 6 },
@@ -73,6 +72,7 @@ describe('the pipeline end to end', () => {
         poller: { OEM_TIMEOUT_MS: '3000' },
       },
     });
+    startedAt = Date.now(); // the poller is ready: polling starts now
   }, 180_000);
 
   afterAll(async () => {
@@ -142,14 +142,21 @@ describe('the pipeline end to end', () => {
     const longLived = truth.devices.filter(
       (d) => onlineMs(d, startedAt, polledUntil) > 3 * POLL_INTERVAL_SECONDS * 1000,
     );
-    // Offline (or removed) long enough that OFFLINE_POLLS consecutive polls saw it, with slack.
+    // Seen online (so discovered), then offline or removed long enough that OFFLINE_POLLS
+    // consecutive polls saw it, with slack for the polls that faults spoil.
+    const interval = POLL_INTERVAL_SECONDS * 1000;
+    const threshold = (OFFLINE_POLLS + 4) * interval;
     const mustDisconnect = truth.devices.filter((d) => {
-      const threshold = (OFFLINE_POLLS + 4) * POLL_INTERVAL_SECONDS * 1000;
+      const wasOnlineBefore = (at: number) => onlineMs(d, startedAt, at) > 3 * interval;
       const longOffline = d.offline.some(
-        (span) => (span.to ?? polledUntil) - Math.max(span.from, startedAt) > threshold,
+        (span) =>
+          wasOnlineBefore(span.from) &&
+          (span.to ?? polledUntil) - Math.max(span.from, startedAt) > threshold,
       );
       const removedEarly =
-        d.removedAt !== null && d.removedAt < polledUntil - threshold && d.removedAt > startedAt;
+        d.removedAt !== null &&
+        d.removedAt < polledUntil - threshold &&
+        wasOnlineBefore(d.removedAt);
       return longOffline || removedEarly;
     });
 
