@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 /** A consumer group and the topics whose lag it should report. */
@@ -136,4 +136,19 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
     );
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * What a service's main.ts calls: a Kafka admin client of its own, connected, feeding the lag
+ * gauge on `registry` for `groups`. `close()` disconnects it (on shutdown).
+ */
+export async function startConsumerLagMetric(options: {
+  kafka: Kafka;
+  registry: Registry;
+  groups: ConsumerGroupTopics[];
+}): Promise<{ close(): Promise<void> }> {
+  const admin = options.kafka.admin();
+  await admin.connect();
+  registerConsumerLagMetric({ registry: options.registry, admin, groups: options.groups });
+  return { close: () => admin.disconnect() };
 }

@@ -1,7 +1,10 @@
+import { startConsumerLagMetric } from '../common/consumer-lag';
+import { createKafka } from '../common/kafka';
 import { createLogger } from '../common/logger';
 import { onShutdownSignal } from '../common/lifecycle';
 import { createMetricsRegistry } from '../common/metrics';
 import { startServiceHttp } from '../common/service-http';
+import { consumerGroupId, resolveTopics } from '../common/topics';
 import { loadDifferConfig } from './config';
 import { startDiffer } from './differ';
 import { createDifferMetrics } from './metrics';
@@ -14,6 +17,17 @@ async function main(): Promise<void> {
   const metrics = createDifferMetrics(registry);
 
   const differ = await startDiffer({ config, logger, metrics });
+  const { topicPrefix } = config.connectivity;
+  const lag = await startConsumerLagMetric({
+    kafka: createKafka(config.connectivity, logger),
+    registry,
+    groups: [
+      {
+        groupId: consumerGroupId('differ', topicPrefix),
+        topics: [resolveTopics(topicPrefix)['device-state.v1']],
+      },
+    ],
+  });
   const http = await startServiceHttp({
     port: config.metricsPort,
     registry,
@@ -25,6 +39,7 @@ async function main(): Promise<void> {
     async (signal) => {
       logger.info({ signal }, 'shutdown requested');
       await differ.stop();
+      await lag.close();
       await http.close();
       logger.info({}, 'stopped');
     },

@@ -1,7 +1,10 @@
+import { startConsumerLagMetric } from '../common/consumer-lag';
+import { createKafka } from '../common/kafka';
 import { createLogger } from '../common/logger';
 import { onShutdownSignal } from '../common/lifecycle';
 import { createMetricsRegistry } from '../common/metrics';
 import { startServiceHttp } from '../common/service-http';
+import { consumerGroupId, resolveTopics } from '../common/topics';
 import { loadPollerConfig } from './config';
 import { startPoller } from './poller';
 
@@ -12,6 +15,17 @@ async function main(): Promise<void> {
   const registry = createMetricsRegistry('poller');
 
   const poller = await startPoller({ config, logger, registry });
+  const { topicPrefix } = config.connectivity;
+  const lag = await startConsumerLagMetric({
+    kafka: createKafka(config.connectivity, logger),
+    registry,
+    groups: [
+      {
+        groupId: consumerGroupId('poller', topicPrefix),
+        topics: [resolveTopics(topicPrefix)['connections.v1']],
+      },
+    ],
+  });
   const http = await startServiceHttp({
     port: config.metricsPort,
     registry,
@@ -23,6 +37,7 @@ async function main(): Promise<void> {
     async (signal) => {
       logger.info({ signal }, 'shutting down');
       await poller.stop();
+      await lag.close();
       await http.close();
       logger.info('shutdown complete');
     },
