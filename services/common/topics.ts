@@ -156,7 +156,10 @@ export type Topics = Readonly<Record<TopicName, string>>;
  * Tests use a unique prefix each, so they share one broker without seeing each other.
  */
 export function resolveTopics(prefix = ''): Topics {
-  const entries = TOPIC_SPECS.map((spec) => [spec.name, prefix ? `${prefix}.${spec.name}` : spec.name]);
+  const entries = TOPIC_SPECS.map((spec) => [
+    spec.name,
+    prefix ? `${prefix}.${spec.name}` : spec.name,
+  ]);
   return Object.freeze(Object.fromEntries(entries)) as Topics;
 }
 
