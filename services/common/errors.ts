@@ -33,4 +33,5 @@ export const CommonErrorCode = {
   registryUnavailable: 'GP_REGISTRY_UNAVAILABLE',
   recordUndecodable: 'GP_RECORD_UNDECODABLE',
   topicMisconfigured: 'GP_TOPIC_MISCONFIGURED',
+  topicUnavailable: 'GP_TOPIC_UNAVAILABLE',
 } as const;

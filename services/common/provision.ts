@@ -1,4 +1,5 @@
 import { ConfigResourceTypes, type Admin } from 'kafkajs';
+import { CommonErrorCode, GridpulseError } from './errors';
 import { TOPIC_SPECS, type TopicSpec, type Topics } from './topics';
 
 export interface TopicMismatch {
@@ -29,15 +30,11 @@ export async function provisionTopics(
   const missing = specs.filter((spec) => !existing.has(nameOf(topics, spec)));
 
   if (missing.length > 0) {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((spec) => ({
-        topic: nameOf(topics, spec),
-        numPartitions: spec.partitions,
-        replicationFactor: options.replicationFactor,
-        configEntries: topicConfig(spec, options.replicationFactor),
-      })),
-    });
+    await createTopics(admin, missing, topics, options.replicationFactor);
+    await waitForLeaders(
+      admin,
+      missing.map((spec) => nameOf(topics, spec)),
+    );
   }
 
   const present = specs.filter((spec) => existing.has(nameOf(topics, spec)));
@@ -49,6 +46,65 @@ export async function provisionTopics(
     unchanged: present.map((spec) => nameOf(topics, spec)).filter((name) => !mismatched.has(name)),
     mismatches,
   };
+}
+
+async function createTopics(
+  admin: Admin,
+  specs: readonly TopicSpec[],
+  topics: Topics,
+  replicationFactor: number,
+): Promise<void> {
+  try {
+    await admin.createTopics({
+      // Waited for below: kafkajs' own wait gives up when a just-created topic is briefly
+      // unknown to the broker answering the metadata request (seen under load on KRaft).
+      waitForLeaders: false,
+      topics: specs.map((spec) => ({
+        topic: nameOf(topics, spec),
+        numPartitions: spec.partitions,
+        replicationFactor,
+        configEntries: topicConfig(spec, replicationFactor),
+      })),
+    });
+  } catch (err) {
+    // Another process (a second replica, a parallel test) created some first: that is fine.
+    if (!isOnlyAlreadyExists(err)) throw err;
+  }
+}
+
+/** Resolves once every partition of `names` has a leader; retriable errors are waited out. */
+async function waitForLeaders(admin: Admin, names: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: names });
+      const isLed = topics.every(
+        (topic) => topic.partitions.length > 0 && topic.partitions.every((p) => p.leader >= 0),
+      );
+      if (isLed && topics.length === names.length) return;
+    } catch (err) {
+      if (!isRetriable(err) || Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) {
+      throw new GridpulseError(CommonErrorCode.topicUnavailable, 'topics have no leader', {
+        retriable: true,
+        context: { topics: names, timeoutMs },
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+function isRetriable(err: unknown): boolean {
+  return (
+    typeof err === 'object' && err !== null && (err as { retriable?: unknown }).retriable === true
+  );
+}
+
+function isOnlyAlreadyExists(err: unknown): boolean {
+  const errors = (err as { errors?: Array<{ type?: string }> } | null)?.errors;
+  const types = errors?.map((e) => e.type) ?? [(err as { type?: string } | null)?.type];
+  return types.length > 0 && types.every((type) => type === 'TOPIC_ALREADY_EXISTS');
 }
 
 function topicConfig(spec: TopicSpec, replicationFactor: number) {
