@@ -1,3 +1,5 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
 import { createAvroSerde } from '../common/avro';
@@ -17,6 +19,7 @@ export const PIPELINE_SERVICES = [
   'webhook-receiver',
   'differ',
   'dispatcher',
+  'admin-api',
   'poller',
 ] as const;
 export type PipelineService = (typeof PIPELINE_SERVICES)[number];
@@ -27,7 +30,11 @@ export const PIPELINE_PORTS = Object.freeze({
   poller: 9401,
   differ: 9402,
   dispatcher: 9403,
+  'admin-api': 9404,
 } satisfies Record<PipelineService, number>);
+
+/** The admin API's own port; PIPELINE_PORTS holds its metrics port. */
+export const ADMIN_API_PORT = 8088;
 
 export interface PipelineOptions {
   services: readonly PipelineService[];
@@ -42,6 +49,7 @@ export interface PipelineOptions {
   env: NodeJS.ProcessEnv;
   logDir: string;
   ports?: Partial<Record<PipelineService, number>>;
+  adminApiPort?: number;
   /** Extra environment per service, over `env` (tests tighten timings with it). */
   serviceEnv?: Partial<Record<PipelineService, NodeJS.ProcessEnv>>;
 }
@@ -49,6 +57,8 @@ export interface PipelineOptions {
 export interface LocalPipeline {
   readonly processes: ReadonlyMap<PipelineService, ServiceProcess>;
   readonly receiverUrl: string;
+  /** The admin API's URL and one API key per workspace of the simulated fleet. */
+  readonly adminApi: { url: string; keys: Array<{ workspaceId: string; key: string }> } | null;
   metricsUrl(service: PipelineService): string;
   stop(): Promise<void>;
 }
@@ -81,6 +91,10 @@ export async function startLocalPipeline(
       logDir: options.logDir,
     });
 
+  let adminApi: LocalPipeline['adminApi'] = null;
+  let workspaces: string[] = [];
+  const credentialsKey = loadOrCreateCredentialsKey(path.dirname(options.logDir));
+
   const stopAll = async () => {
     // Producers first, so that consumers drain what is already on the topics.
     for (const name of [...PIPELINE_SERVICES].reverse()) await processes.get(name)?.stop();
@@ -109,8 +123,9 @@ export async function startLocalPipeline(
         `oem-simulator: ${options.fleet.tesla} Tesla sites, ${options.fleet.enphase} Enphase systems on ${simulatorUrl}`,
       );
 
-      const registered = await registerSimulatorConnections(options.env, simulatorUrl);
-      onStep(`connections: ${registered} registered on connections.v1`);
+      const connections = await registerSimulatorConnections(options.env, simulatorUrl);
+      workspaces = [...new Set(connections.map((connection) => connection.workspaceId))];
+      onStep(`connections: ${connections.length} registered on connections.v1`);
     }
 
     if (enabled.has('webhook-receiver')) {
@@ -126,25 +141,50 @@ export async function startLocalPipeline(
     }
 
     const interval = String(options.pollIntervalSeconds);
-    const serviceEnv: Record<'differ' | 'dispatcher' | 'poller', NodeJS.ProcessEnv> = {
-      differ: { METRICS_PORT: String(ports.differ) },
-      dispatcher: { METRICS_PORT: String(ports.dispatcher), DISPATCHER_ALLOW_PRIVATE_URLS: 'true' },
-      poller: {
-        METRICS_PORT: String(ports.poller),
-        POLL_INTERVAL_TESLA_SECONDS: interval,
-        POLL_INTERVAL_ENPHASE_SECONDS: interval,
-        TESLA_API_URL: `${simulatorUrl}/tesla`,
-        TESLA_AUTH_URL: `${simulatorUrl}/tesla`,
-        ENPHASE_API_URL: `${simulatorUrl}/enphase`,
-        ENPHASE_AUTH_URL: `${simulatorUrl}/enphase`,
-      },
-    };
-    for (const name of ['differ', 'dispatcher', 'poller'] as const) {
+    const adminKeys = (workspaces.length > 0 ? workspaces : ['demo']).map((workspaceId) => ({
+      workspaceId,
+      key: `gpk_${randomBytes(18).toString('base64url')}`,
+    }));
+    const serviceEnv: Record<'differ' | 'dispatcher' | 'admin-api' | 'poller', NodeJS.ProcessEnv> =
+      {
+        differ: { METRICS_PORT: String(ports.differ) },
+        dispatcher: {
+          METRICS_PORT: String(ports.dispatcher),
+          DISPATCHER_ALLOW_PRIVATE_URLS: 'true',
+        },
+        'admin-api': {
+          METRICS_PORT: String(ports['admin-api']),
+          ADMIN_API_PORT: String(options.adminApiPort ?? ADMIN_API_PORT),
+          ADMIN_API_HOST: '127.0.0.1',
+          ADMIN_API_KEYS: adminKeys
+            .map(({ workspaceId, key }) => `${workspaceId}:${sha256Hex(key)}`)
+            .join(','),
+          ADMIN_API_ALLOW_PRIVATE_URLS: 'true',
+          CREDENTIALS_ENCRYPTION_KEY: credentialsKey,
+        },
+        poller: {
+          METRICS_PORT: String(ports.poller),
+          CREDENTIALS_ENCRYPTION_KEY: credentialsKey,
+          POLL_INTERVAL_TESLA_SECONDS: interval,
+          POLL_INTERVAL_ENPHASE_SECONDS: interval,
+          TESLA_API_URL: `${simulatorUrl}/tesla`,
+          TESLA_AUTH_URL: `${simulatorUrl}/tesla`,
+          ENPHASE_API_URL: `${simulatorUrl}/enphase`,
+          ENPHASE_AUTH_URL: `${simulatorUrl}/enphase`,
+        },
+      };
+    for (const name of ['differ', 'dispatcher', 'admin-api', 'poller'] as const) {
       if (!enabled.has(name)) continue;
       const service = spawnService(name, serviceEnv[name], '/readyz');
       processes.set(name, service);
       await service.start();
       onStep(`${name}: ready, metrics on http://127.0.0.1:${ports[name]}/metrics`);
+    }
+    if (enabled.has('admin-api')) {
+      adminApi = {
+        url: `http://127.0.0.1:${options.adminApiPort ?? ADMIN_API_PORT}`,
+        keys: adminKeys,
+      };
     }
   } catch (err) {
     await stopAll();
@@ -154,6 +194,7 @@ export async function startLocalPipeline(
   return {
     processes,
     receiverUrl,
+    adminApi,
     metricsUrl: (service) => `http://127.0.0.1:${ports[service]}/metrics`,
     stop: stopAll,
   };
@@ -178,7 +219,7 @@ async function registerSimulatorConnections(env: NodeJS.ProcessEnv, simulatorUrl
     });
     const connections = await fetchSimulatorConnections(simulatorUrl);
     for (const connection of connections) await writer.put(connection);
-    return connections.length;
+    return connections;
   } finally {
     await producer.disconnect();
   }
@@ -207,6 +248,23 @@ async function ensureDemoDestination(env: NodeJS.ProcessEnv, url: string): Promi
   } finally {
     await destinations.close();
   }
+}
+
+/**
+ * The key that encrypts connection credentials at rest, made once and kept beside the logs
+ * (mode 0600): restarting the demo must still decrypt what earlier runs stored.
+ */
+function loadOrCreateCredentialsKey(dir: string): string {
+  const file = path.join(dir, 'credentials.key');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dir, { recursive: true });
+  const key = randomBytes(32).toString('hex');
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+function sha256Hex(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
 }
 
 /** The receiver's own count of what it verified and accepted. */

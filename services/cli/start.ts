@@ -103,6 +103,18 @@ async function runStart(flags: StartFlags): Promise<number> {
         print(`start: ${name} exited (${signal ?? `code ${code}`}); see ${service.logFile}`);
     });
   }
+  if (pipeline.adminApi) {
+    const [first] = pipeline.adminApi.keys;
+    print(
+      `start: admin API on ${pipeline.adminApi.url} (OpenAPI at /openapi.json); demo keys, one per workspace:`,
+    );
+    for (const { workspaceId, key } of pipeline.adminApi.keys)
+      print(`start:   ${workspaceId}  ${key}`);
+    if (first)
+      print(
+        `start:   e.g. curl -H 'authorization: Bearer ${first.key}' ${pipeline.adminApi.url}/customers`,
+      );
+  }
   print('start: running; Ctrl-C stops everything');
 
   // Ctrl-C reaches only this process (the services run in their own process groups), so the
