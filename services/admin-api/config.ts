@@ -6,6 +6,7 @@ import {
   toConnectivityConfig,
   type ConnectivityConfig,
 } from '../common/config';
+import { parseCredentialsKey } from '../common/credentials-crypto';
 
 export const ADMIN_API_DEFAULTS = Object.freeze({
   ADMIN_API_PORT: 8088,
@@ -58,9 +59,7 @@ const organizations = z
 /** 32 bytes, as 64 hex characters or base64. */
 const encryptionKey = z
   .string()
-  .transform((value) =>
-    /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64'),
-  )
+  .transform((value) => parseCredentialsKey(value) ?? Buffer.alloc(0))
   .refine((key) => key.length === 32, 'expected 32 bytes (64 hex characters or base64)');
 
 export const adminApiEnvSchema = baseEnvSchema.extend({

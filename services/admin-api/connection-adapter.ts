@@ -1,3 +1,4 @@
+import type { CredentialsKey } from '../common/credentials-crypto';
 import {
   CONNECTION_SCHEMA,
   describeConnection,
@@ -6,37 +7,27 @@ import {
   type Connection,
   type ConnectionRecord,
 } from '../poller/connection';
-import { decryptCredentials, encryptCredentials, type CredentialsKey } from './credentials-crypto';
 import type { PendingRecord } from './transactional-writer';
 
 /**
- * The poller's connection module (services/poller/connection.ts) writes credentials as plain
- * JSON ('json' format) and has no encryption hook, so the API goes through this adapter: it
- * builds records with the poller's own `toConnectionRecord` and then replaces the credentials
- * field with its AES-256-GCM encryption (credentials-crypto.ts), and reads them back the other
- * way round before handing them to `fromConnectionRecord`.
- *
- * Limitation: until the poller decrypts (see credentials-crypto.ts for the exact format), a
- * poller refuses connections written here ('unknown credentials format'); and the poller
- * writes rotated tokens back in the 'json' format, in the clear.
+ * Connections as the API stores them: the poller's own record mapping
+ * (services/poller/connection.ts), always with the credentials encrypted under the configured
+ * key (services/common/credentials-crypto.ts), so the poller reads and rotates them in the
+ * same format.
  */
 export function encryptedConnectionRecord(
   connection: Connection,
   key: CredentialsKey,
 ): ConnectionRecord {
-  const plain = toConnectionRecord(connection);
-  return { ...plain, ...encryptCredentials(plain.credentials, connection.connectionId, key) };
+  return toConnectionRecord(connection, key);
 }
 
-/** The connection with its credentials decoded, whichever format it was stored in. */
+/**
+ * The connection with its credentials decoded, whichever format it was stored in; throws
+ * GP_CREDENTIALS_UNDECRYPTABLE when `key` cannot open it.
+ */
 export function readConnectionRecord(record: ConnectionRecord, key: CredentialsKey): Connection {
-  const plaintext = decryptCredentials(
-    record.credentialsFormat,
-    record.credentials,
-    record.connectionId,
-    key,
-  );
-  return fromConnectionRecord({ ...record, credentialsFormat: 'json', credentials: plaintext });
+  return fromConnectionRecord(record, key);
 }
 
 export function connectionWrite(record: ConnectionRecord, topic: string): PendingRecord {

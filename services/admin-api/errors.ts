@@ -16,8 +16,6 @@ export const AdminErrorCode = {
   notReady: 'GP_ADMIN_NOT_READY',
   /** A Kafka write (transaction) failed after its retries. */
   writeFailed: 'GP_ADMIN_WRITE_FAILED',
-  /** A stored connection's credentials cannot be decrypted with the configured key. */
-  credentialsUndecryptable: 'GP_ADMIN_CREDENTIALS_UNDECRYPTABLE',
   /** The route depends on a module function that is not there yet. */
   notImplemented: 'GP_ADMIN_NOT_IMPLEMENTED',
 } as const;

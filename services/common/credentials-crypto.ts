@@ -22,11 +22,7 @@ export const CredentialsErrorCode = {
 
 /** Why a record could not be decrypted; a bounded metric label. */
 export type UndecryptableReason =
-  | 'no_key'
-  | 'key_id_mismatch'
-  | 'unknown_format'
-  | 'truncated'
-  | 'authentication_failed';
+  'no_key' | 'key_id_mismatch' | 'unknown_format' | 'truncated' | 'authentication_failed';
 
 export interface CredentialsKey {
   id: string;

@@ -1,39 +1,51 @@
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { commandResultEvent } from '../admin-api/event-payloads';
+import { COMMAND_SCHEMA, type CommandRecord } from '../admin-api/records';
 import type { AvroSerde } from '../common/avro';
 import { isGridpulseError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { Topics } from '../common/topics';
-import type { Oem } from '../poller/config';
-import type { Connection } from '../poller/connection';
-import type { OemHttpClient, OemRequest, OemResponse } from '../poller/oem-http';
-import type { TokenManager } from '../poller/token-manager';
-import { commandResultEvent } from './event-payloads';
-import { COMMAND_SCHEMA, type CommandRecord } from './records';
+import type { Oem } from './config';
+import type { Connection } from './connection';
+import type { PollerMetrics } from './metrics';
+import type { OemHttpClient, OemRequest, OemResponse } from './oem-http';
+import type { CommitOffsets } from './ownership';
+import type { TokenManager } from './token-manager';
 
 /**
- * Runs device commands from commands.v1 against the OEM, inside the poller process that owns
- * the connection: only that process holds the connection's tokens (refresh tokens are
- * single-use). The poller hands over its OEM clients, token manager and owned connections.
+ * Runs device commands from commands.v1 against the OEM, inside the poller replica that owns
+ * the connection: only that replica holds the connection's tokens (refresh tokens are
+ * single-use). ownership.ts hands it the command batches of the partitions whose connections
+ * it has adopted; the poller hands over its OEM clients, token manager and connections.
  */
 export interface CommandAccess {
   /** The connection if this poller owns it (undefined otherwise). */
   connection(connectionId: string): Connection | undefined;
+  /**
+   * Why a connection of an adopted partition cannot be used here (its latest revision is
+   * unreadable, e.g. encrypted with a key this poller does not have); undefined otherwise.
+   */
+  unusableReason(connectionId: string): string | undefined;
   clients: Record<Oem, OemHttpClient>;
   tokens: TokenManager;
   /** OEM API base URLs, e.g. PollerConfig.oems.tesla.apiUrl. */
   apiUrls: Record<Oem, string>;
 }
 
-export interface CommandExecutorHandle {
+export interface CommandExecutor {
+  /** Connects the transactional producer; call before the group starts fetching. */
+  start(): Promise<void>;
+  /** Runs the commands of one batch (ownership.ts calls it); see `startCommandExecutor`. */
+  runBatch(payload: EachBatchPayload, commit: CommitOffsets): Promise<void>;
+  /** No new command starts after this; the one in flight finishes. */
+  markStopping(): void;
   stop(): Promise<void>;
 }
 
 export const COMMAND_EXECUTOR_DEFAULTS = Object.freeze({
   /** A command older than this when read is failed instead of run: a late setpoint can harm. */
   maxAgeMs: 10 * 60_000,
-  /** How long a command waits for its connection to be owned here (start-up, rebalance). */
-  ownershipWaitMs: 30_000,
 });
 
 /**
@@ -53,6 +65,8 @@ export async function executeCommand(
     errorMessage: message,
   });
 
+  const unusable = command.connectionId ? access.unusableReason(command.connectionId) : undefined;
+  if (unusable) return fail(unusable);
   const connection = command.connectionId ? access.connection(command.connectionId) : undefined;
   if (!connection) return fail('connection not found');
   if (!connection.enabled) return fail('connection disabled');
@@ -82,118 +96,63 @@ export async function executeCommand(
 }
 
 /**
- * Consumes commands.v1 and runs the PENDING commands of the connections this process owns.
- * Each result goes out in one Kafka transaction with the command.succeeded/failed event and
- * the consumed offset, so a result is never recorded without its event nor twice for one read.
+ * Runs the PENDING commands of the batches ownership.ts hands over (commands.v1 partitions
+ * whose connections.v1 partition this replica has adopted, so `access.connection` answers for
+ * every connection of the partition: a connection it does not know does not exist). Each
+ * result goes out in one Kafka transaction with the command.succeeded/failed event and the
+ * consumed offset, so a result is never recorded without its event nor twice for one read.
+ *
+ * One command per batch call: kafkajs fetches again only after every batch of a fetch is
+ * done, so a command waiting on the OEM holds up the group's other partitions (the
+ * connections replay included); the rest of the batch is fetched again right after.
+ * Heartbeats go on while the OEM answers, which may take several client timeouts.
  *
  * A crash between the OEM call and the commit runs the command again after restart: the
  * commands are setpoints (reserve, mode, storm mode), so running one twice leaves the device
  * as running it once would, though a second event (with a later executedAt) is emitted.
- *
- * Limitation: this consumer group and the poller's connections.v1 group are assigned
- * independently. With several poller replicas a command can reach a replica that does not own
- * its connection; it waits `ownershipWaitMs` and then fails with "connection not owned by
- * this poller". Wiring the executor into the ownership consumer (commands.v1 and
- * connections.v1 are both keyed by connection id with 6 partitions, so an assignor giving
- * each member the same partition numbers of both would co-locate them) removes this.
  */
-export async function startCommandExecutor(options: {
+export function createCommandExecutor(options: {
   kafka: Kafka;
   serde: AvroSerde;
   topics: Topics;
+  /** The consumer group whose offsets the transactions commit (the poller's). */
   groupId: string;
   access: CommandAccess;
   logger: Logger;
+  metrics: PollerMetrics;
+  heartbeatIntervalMs: number;
   now?: () => number;
   maxAgeMs?: number;
-  ownershipWaitMs?: number;
-  /** Called after each result is committed (tests, metrics). */
+  /** Called after each result is committed (tests). */
   onResult?: (command: CommandRecord) => void;
-}): Promise<CommandExecutorHandle> {
-  const { kafka, serde, topics, access } = options;
+}): CommandExecutor {
+  const { kafka, serde, topics, access, metrics } = options;
   const logger = options.logger.child({ component: 'command-executor' });
   const now = options.now ?? Date.now;
   const maxAgeMs = options.maxAgeMs ?? COMMAND_EXECUTOR_DEFAULTS.maxAgeMs;
-  const ownershipWaitMs = options.ownershipWaitMs ?? COMMAND_EXECUTOR_DEFAULTS.ownershipWaitMs;
   const topic = topics['commands.v1'];
   let stopping = false;
 
   const producer: Producer = kafka.producer({
-    transactionalId: `${options.groupId}.${randomUUID()}`,
+    transactionalId: `${options.groupId}.commands.${randomUUID()}`,
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
   });
-  await producer.connect();
-  await serde.register(topic, COMMAND_SCHEMA);
-  await serde.register(topics['events.v1'], 'event');
 
-  const consumer: Consumer = kafka.consumer({
-    groupId: options.groupId,
-    allowAutoTopicCreation: false,
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-
-  async function waitForOwnership(command: CommandRecord): Promise<void> {
-    const deadline = Date.now() + ownershipWaitMs;
-    while (
-      !stopping &&
-      command.connectionId &&
-      !access.connection(command.connectionId) &&
-      Date.now() < deadline
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-
-  async function handle(message: KafkaMessage, partition: number): Promise<void> {
-    const command = await decodeCommand(serde, message, logger);
-    const offset = { topic, partition, offset: String(BigInt(message.offset) + 1n) };
-    if (!command || command.status !== 'PENDING') {
-      await commitOnly(offset);
-      return;
-    }
-
-    let result: CommandRecord;
+  async function run(command: CommandRecord): Promise<CommandRecord> {
     if (now() - command.issuedAt > maxAgeMs) {
-      result = {
+      return {
         ...command,
         status: 'FAILED',
         executedAt: now(),
         errorMessage: 'command expired before it could run',
       };
-    } else {
-      await waitForOwnership(command);
-      if (stopping) throw new Error('executor stopping');
-      result =
-        command.connectionId && !access.connection(command.connectionId)
-          ? {
-              ...command,
-              status: 'FAILED',
-              executedAt: now(),
-              errorMessage: 'connection not owned by this poller',
-            }
-          : await executeCommand(command, access, now);
     }
-
-    await commitResult(result, offset);
-    logger.info(
-      {
-        deviceId: result.deviceId,
-        oem: result.oem,
-        commandId: result.commandId,
-        status: result.status,
-      },
-      'command finished',
-    );
-    options.onResult?.(result);
+    return executeCommand(command, access, now);
   }
 
-  async function commitResult(
-    result: CommandRecord,
-    offset: { topic: string; partition: number; offset: string },
-  ) {
+  async function commitResult(result: CommandRecord, offset: PartitionOffset) {
     const value = await serde.encode(topic, COMMAND_SCHEMA, result);
     const event = await serde.encode(topics['events.v1'], 'event', commandResultEvent(result));
     await inTransaction(async (transaction) => {
@@ -214,10 +173,6 @@ export async function startCommandExecutor(options: {
     });
   }
 
-  async function commitOnly(offset: { topic: string; partition: number; offset: string }) {
-    await consumer.commitOffsets([offset]);
-  }
-
   async function inTransaction(
     work: (transaction: Awaited<ReturnType<Producer['transaction']>>) => Promise<void>,
   ) {
@@ -228,7 +183,9 @@ export async function startCommandExecutor(options: {
         await transaction.commit();
         return;
       } catch (err) {
-        await transaction.abort().catch(() => undefined);
+        await transaction.abort().catch((abortErr: unknown) => {
+          logger.debug({ err: abortErr }, 'command transaction abort failed');
+        });
         // sendOffsets throws a retriable error while the group coordinator is still loading.
         const retriable = (err as { retriable?: unknown }).retriable === true;
         if (!retriable || attempt >= 5) throw err;
@@ -238,27 +195,88 @@ export async function startCommandExecutor(options: {
     }
   }
 
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-      for (const message of batch.messages) {
-        if (!isRunning() || isStale() || stopping) return;
-        await handle(message, batch.partition);
-        resolveOffset(message.offset);
-        await heartbeat();
-      }
-    },
-  });
-  logger.info({ topic, groupId: options.groupId }, 'command executor started');
+  /** Keeps the group session alive while `work` waits on the OEM. */
+  async function withHeartbeats<T>(heartbeat: () => Promise<void>, work: () => Promise<T>) {
+    const timer = setInterval(() => {
+      heartbeat().catch((err: unknown) => {
+        // A rebalance in progress: the batch turns stale and its result is still committed
+        // (the command ran); the next owner re-reads from the committed offset.
+        logger.debug({ err }, 'heartbeat during command failed');
+      });
+    }, options.heartbeatIntervalMs);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
+  }
 
   return {
+    async start() {
+      await producer.connect();
+      await serde.register(topic, COMMAND_SCHEMA);
+      await serde.register(topics['events.v1'], 'event');
+    },
+
+    async runBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }, commit) {
+      let skipped: PartitionOffset | undefined;
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale() || stopping) break;
+        const offset = nextOffset(batch.partition, message);
+        const command = await decodeCommand(serde, message, logger);
+        if (!command || command.status !== 'PENDING') {
+          // Results (ours included: they share the partition) and unreadable records.
+          resolveOffset(message.offset);
+          skipped = offset;
+          continue;
+        }
+
+        const startedAt = Date.now();
+        const result = await withHeartbeats(heartbeat, () => run(command));
+        await commitResult(result, offset);
+        resolveOffset(message.offset);
+        skipped = undefined;
+        metrics.commands.inc({
+          oem: result.oem ?? 'unknown',
+          outcome: result.status.toLowerCase(),
+        });
+        logger.info(
+          {
+            deviceId: result.deviceId,
+            oem: result.oem,
+            connectionId: result.connectionId,
+            commandId: result.commandId,
+            status: result.status,
+            durationMs: Date.now() - startedAt,
+          },
+          'command finished',
+        );
+        options.onResult?.(result);
+        return;
+      }
+      if (skipped) await commit([{ topic, partition: skipped.partition, offset: skipped.offset }]);
+    },
+
+    markStopping() {
+      stopping = true;
+    },
+
     async stop() {
       stopping = true;
-      await consumer.disconnect();
       await producer.disconnect();
       logger.info('command executor stopped');
     },
   };
+
+  function nextOffset(partition: number, message: KafkaMessage): PartitionOffset {
+    return { topic, partition, offset: String(BigInt(message.offset) + 1n) };
+  }
+}
+
+interface PartitionOffset {
+  topic: string;
+  partition: number;
+  offset: string;
 }
 
 /** `tesla:<energy_site_id>` or `enphase:<system_id>` (the poller's device ids). */
@@ -320,9 +338,7 @@ export function buildCommandRequest(
 
   const key = encodeURIComponent(connection.credentials.apiKey ?? '');
   const config = `${base}/api/v4/systems/config/${id}`;
-  // OemRequest's type lists GET and POST only; undici sends any method, and Enphase's
-  // settings endpoints take PUT.
-  const put = 'PUT' as OemRequest['method'];
+  const put = 'PUT';
   if (command.action === 'SET_BACKUP_RESERVE' && command.backupReservePercent !== null) {
     return {
       method: put,

@@ -5,6 +5,7 @@ import {
   toConnectivityConfig,
   type ConnectivityConfig,
 } from '../common/config';
+import { parseCredentialsKey, type CredentialsKey } from '../common/credentials-crypto';
 
 /** The OEMs this poller has adapters for; connections name one of them. */
 export const OEMS = ['tesla', 'enphase'] as const;
@@ -18,7 +19,16 @@ export const POLLER_DEFAULTS = Object.freeze({
   ENPHASE_AUTH_URL: 'https://api.enphaseenergy.com',
   POLL_INTERVAL_TESLA_SECONDS: 300,
   POLL_INTERVAL_ENPHASE_SECONDS: 900,
+  CREDENTIALS_ENCRYPTION_KEY_ID: 'k1',
+  COMMAND_MAX_AGE_SECONDS: 600,
+  COMMAND_OWNERSHIP_WAIT_MS: 30_000,
 });
+
+/** 32 bytes, as 64 hex characters or base64 (the admin API's key). */
+const encryptionKey = z
+  .string()
+  .transform((value) => parseCredentialsKey(value) ?? Buffer.alloc(0))
+  .refine((key) => key.length === 32, 'expected 32 bytes (64 hex characters or base64)');
 
 const seconds = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 const positive = (fallback: number) => z.coerce.number().positive().default(fallback);
@@ -48,6 +58,24 @@ export const pollerEnvSchema = baseEnvSchema.extend({
   IDLE_THRESHOLD_W: z.coerce.number().min(0).default(50),
   POLLER_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).default(30_000),
   POLLER_HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(100).default(3_000),
+  /**
+   * Optional: without it, connections stored encrypted (by the admin API) are skipped and
+   * rotated tokens are written in the clear; with it, every write is encrypted.
+   */
+  CREDENTIALS_ENCRYPTION_KEY: encryptionKey.optional(),
+  /** The key's name in stored records ('aes-256-gcm:<id>'); must match the admin API's. */
+  CREDENTIALS_ENCRYPTION_KEY_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/)
+    .default(POLLER_DEFAULTS.CREDENTIALS_ENCRYPTION_KEY_ID),
+  /** A command older than this when read is failed instead of run: a late setpoint can harm. */
+  COMMAND_MAX_AGE_SECONDS: seconds(POLLER_DEFAULTS.COMMAND_MAX_AGE_SECONDS),
+  /** How long a command waits for its connection's partition to be read after an assignment. */
+  COMMAND_OWNERSHIP_WAIT_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(POLLER_DEFAULTS.COMMAND_OWNERSHIP_WAIT_MS),
 });
 
 export type PollerEnv = z.infer<typeof pollerEnvSchema>;
@@ -75,6 +103,9 @@ export interface PollerConfig {
   tokenRefreshSkewSeconds: number;
   idleThresholdW: number;
   group: { sessionTimeoutMs: number; heartbeatIntervalMs: number };
+  /** Undefined: encrypted connections cannot be read, and writes are in the clear. */
+  credentialsKey: CredentialsKey | undefined;
+  commands: { maxAgeMs: number; ownershipWaitMs: number };
 }
 
 /** Parses the environment once at start-up (GP_CONFIG_INVALID names every bad key). */
@@ -116,6 +147,13 @@ export function toPollerConfig(env: PollerEnv): PollerConfig {
     group: {
       sessionTimeoutMs: env.POLLER_SESSION_TIMEOUT_MS,
       heartbeatIntervalMs: env.POLLER_HEARTBEAT_INTERVAL_MS,
+    },
+    credentialsKey: env.CREDENTIALS_ENCRYPTION_KEY
+      ? { id: env.CREDENTIALS_ENCRYPTION_KEY_ID, key: env.CREDENTIALS_ENCRYPTION_KEY }
+      : undefined,
+    commands: {
+      maxAgeMs: env.COMMAND_MAX_AGE_SECONDS * 1000,
+      ownershipWaitMs: env.COMMAND_OWNERSHIP_WAIT_MS,
     },
   };
 }

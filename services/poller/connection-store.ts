@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { AvroSerde } from '../common/avro';
+import type { CredentialsKey } from '../common/credentials-crypto';
 import {
   CONNECTION_SCHEMA,
   fromConnectionRecord,
@@ -24,17 +25,20 @@ export interface ConnectionChange {
 
 /**
  * The producer must be idempotent (kafka.producer({ idempotent: true })): a retried send of
- * a rotated token must not land twice out of order behind an older revision.
+ * a rotated token must not land twice out of order behind an older revision. With
+ * `credentialsKey`, every record is written encrypted under it.
  */
 export function createConnectionWriter(options: {
   producer: Producer;
   serde: AvroSerde;
   topic: string;
+  credentialsKey?: CredentialsKey;
 }): ConnectionWriter {
-  const { producer, serde, topic } = options;
+  const { producer, serde, topic, credentialsKey } = options;
   return {
     async put(connection) {
-      const value = await serde.encode(topic, CONNECTION_SCHEMA, toConnectionRecord(connection));
+      const record = toConnectionRecord(connection, credentialsKey);
+      const value = await serde.encode(topic, CONNECTION_SCHEMA, record);
       await producer.send({ topic, acks: -1, messages: [{ key: connection.connectionId, value }] });
     },
     async remove(connectionId) {
@@ -43,15 +47,17 @@ export function createConnectionWriter(options: {
   };
 }
 
+/** Throws GP_CREDENTIALS_UNDECRYPTABLE for an encrypted record `credentialsKey` cannot open. */
 export async function decodeConnectionMessage(
   serde: AvroSerde,
   message: Pick<KafkaMessage, 'key' | 'value'>,
+  credentialsKey?: CredentialsKey,
 ): Promise<ConnectionChange | null> {
   const connectionId = message.key?.toString('utf8');
   if (!connectionId) return null;
   if (!message.value) return { connectionId, connection: null };
   const record = await serde.decode<ConnectionRecord>(message.value);
-  return { connectionId, connection: fromConnectionRecord(record) };
+  return { connectionId, connection: fromConnectionRecord(record, credentialsKey) };
 }
 
 /**
@@ -63,9 +69,10 @@ export async function readAllConnections(options: {
   kafka: Kafka;
   serde: AvroSerde;
   topic: string;
+  credentialsKey?: CredentialsKey;
   onInvalid?: (connectionId: string | null, err: unknown) => void;
 }): Promise<Map<string, Connection>> {
-  const { kafka, serde, topic } = options;
+  const { kafka, serde, topic, credentialsKey } = options;
   const admin = kafka.admin();
   await admin.connect();
   const groupId = `gridpulse.connections-reader.${randomBytes(6).toString('hex')}`;
@@ -91,7 +98,7 @@ export async function readAllConnections(options: {
             eachBatch: async ({ batch }) => {
               for (const message of batch.messages) {
                 try {
-                  const change = await decodeConnectionMessage(serde, message);
+                  const change = await decodeConnectionMessage(serde, message, credentialsKey);
                   if (!change) continue;
                   if (change.connection) connections.set(change.connectionId, change.connection);
                   else connections.delete(change.connectionId);

@@ -1,8 +1,14 @@
 import { z } from 'zod';
-import { PollerErrorCode } from './errors';
+import {
+  decryptCredentials,
+  encryptCredentials,
+  PLAIN_FORMAT,
+  type CredentialsKey,
+} from '../common/credentials-crypto';
 import { GridpulseError } from '../common/errors';
+import { PollerErrorCode } from './errors';
 
-/** Every secret of one OEM account. Kept together so it can be encrypted as one field. */
+/** Every secret of one OEM account, kept together so it is encrypted as one field. */
 export interface Credentials {
   clientId?: string;
   clientSecret?: string;
@@ -61,24 +67,31 @@ export interface ConnectionRecord extends Omit<Connection, 'credentials'> {
 
 export const CONNECTION_SCHEMA = 'connection';
 
-export function toConnectionRecord(connection: Connection): ConnectionRecord {
-  return {
-    ...connection,
-    credentialsFormat: 'json',
-    credentials: Buffer.from(JSON.stringify(connection.credentials), 'utf8'),
-  };
+/**
+ * The record for `connection`: credentials encrypted with `key` when one is given (the poller
+ * and the admin API configure CREDENTIALS_ENCRYPTION_KEY), in the clear ('json') otherwise.
+ */
+export function toConnectionRecord(connection: Connection, key?: CredentialsKey): ConnectionRecord {
+  const plaintext = Buffer.from(JSON.stringify(connection.credentials), 'utf8');
+  if (!key) return { ...connection, credentialsFormat: PLAIN_FORMAT, credentials: plaintext };
+  return { ...connection, ...encryptCredentials(plaintext, connection.connectionId, key) };
 }
 
-/** Decodes the credentials field; a record in a format this build cannot read is refused. */
-export function fromConnectionRecord(record: ConnectionRecord): Connection {
-  if (record.credentialsFormat !== 'json') {
-    throw new GridpulseError(PollerErrorCode.connectionInvalid, 'unknown credentials format', {
-      context: { connectionId: record.connectionId, format: record.credentialsFormat },
-    });
-  }
+/**
+ * Decodes (and, for 'aes-256-gcm:<keyId>', decrypts with `key`) the credentials field. A record
+ * this build or key cannot read is refused: GP_CREDENTIALS_UNDECRYPTABLE (see
+ * services/common/credentials-crypto.ts) or GP_POLLER_CONNECTION_INVALID.
+ */
+export function fromConnectionRecord(record: ConnectionRecord, key?: CredentialsKey): Connection {
+  const plaintext = decryptCredentials(
+    record.credentialsFormat,
+    record.credentials,
+    record.connectionId,
+    key,
+  );
   let parsed: unknown;
   try {
-    parsed = JSON.parse(record.credentials.toString('utf8'));
+    parsed = JSON.parse(plaintext.toString('utf8'));
   } catch (err) {
     throw new GridpulseError(PollerErrorCode.connectionInvalid, 'credentials are not JSON', {
       cause: err,

@@ -20,6 +20,8 @@ export const PollerErrorCode = {
   normalizationFailed: 'GP_POLLER_NORMALIZATION_FAILED',
   /** A connections.v1 record is not a valid connection. */
   connectionInvalid: 'GP_POLLER_CONNECTION_INVALID',
+  /** connections.v1 and commands.v1 have different partition counts: commands would stray. */
+  partitionMismatch: 'GP_POLLER_PARTITION_MISMATCH',
 } as const;
 
 export type PollerErrorCodeValue = (typeof PollerErrorCode)[keyof typeof PollerErrorCode];

@@ -16,13 +16,16 @@ async function main(): Promise<void> {
 
   const poller = await startPoller({ config, logger, registry });
   const { topicPrefix } = config.connectivity;
+  const topics = resolveTopics(topicPrefix);
   const lag = await startConsumerLagMetric({
     kafka: createKafka(config.connectivity, logger),
     registry,
     groups: [
       {
         groupId: consumerGroupId('poller', topicPrefix),
-        topics: [resolveTopics(topicPrefix)['connections.v1']],
+        // connections.v1 offsets are never committed (each assignment replays it): its lag
+        // reads as the whole topic. commands.v1's lag is the commands not yet run.
+        topics: [topics['connections.v1'], topics['commands.v1']],
       },
     ],
   });

@@ -74,6 +74,20 @@ export function createPollerMetrics(registry: Registry) {
       labelNames: ['oem'],
       registers,
     }),
+    connectionsRejected: new Counter({
+      name: 'gridpulse_poller_connections_rejected_total',
+      help:
+        'connections.v1 revisions not pollable, by reason (no_key, key_id_mismatch, ' +
+        'authentication_failed, unknown_format, truncated, invalid); counted at each replay.',
+      labelNames: ['reason'],
+      registers,
+    }),
+    commands: new Counter({
+      name: 'gridpulse_poller_commands_total',
+      help: 'Device commands run to a result, by OEM and outcome (succeeded, failed).',
+      labelNames: ['oem', 'outcome'],
+      registers,
+    }),
     connectionsOwned: new Gauge({
       name: 'gridpulse_poller_connections_owned',
       help: 'Connections this replica polls (from the connections.v1 partitions it owns).',

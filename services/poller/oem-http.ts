@@ -8,7 +8,8 @@ import type { PollerMetrics } from './metrics';
 import { createRateLimiter, createSemaphore, sleep } from './rate-limiter';
 
 export interface OemRequest {
-  method: 'GET' | 'POST';
+  /** PUT: Enphase's battery settings and storm guard. */
+  method: 'GET' | 'POST' | 'PUT';
   url: string;
   headers?: Record<string, string>;
   body?: string;

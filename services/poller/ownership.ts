@@ -1,9 +1,47 @@
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, TopicPartitionOffsetAndMetadata } from 'kafkajs';
 import type { AvroSerde } from '../common/avro';
+import type { CredentialsKey } from '../common/credentials-crypto';
 import { isGridpulseError } from '../common/errors';
 import type { Logger } from '../common/logger';
+import { coPartitionedAssigner } from './co-partitioned-assigner';
 import type { Connection } from './connection';
 import { decodeConnectionMessage, type ConnectionChange } from './connection-store';
+
+/*
+ * Which connections this replica polls, and which device commands it runs.
+ *
+ * One consumer group (`gridpulse.poller`) subscribes to connections.v1 and commands.v1. Both
+ * are keyed by connection id with the same partition count, so one partition number holds the
+ * same connections in both. The group's assigner (co-partitioned-assigner.ts) hands each member
+ * partition *numbers*, i.e. the same numbers of both topics: the replica that polls a
+ * connection is the one that reads its commands, and only that replica holds the connection's
+ * (single-use) refresh token. startPoller refuses to start when the two counts differ.
+ *
+ * connections.v1: the group never commits its offsets. kafkajs builds a fresh offset manager
+ * on every (re)join and, with no committed offset and fromBeginning, starts each assigned
+ * partition at its earliest offset, so every assignment replays the compacted partition from
+ * the start and rebuilds exactly that partition's connections. GROUP_JOIN (emitted after
+ * SyncGroup, before the first fetch) carries the new assignment: partitions no longer in it are
+ * released at once; the others are re-read into a staging map and adopted in one swap when the
+ * replay reaches the high watermark (an empty partition is adopted at once). Until then the
+ * partition's previous connections (if it stayed with us) keep polling, and a half-replayed
+ * partition never polls with an old revision of a rotated refresh token. A revision that
+ * cannot be read (undecryptable credentials, malformed record) replaces the older one as
+ * "not pollable": polling on with the previous credentials could write them back over the
+ * newer revision when they rotate.
+ *
+ * commands.v1: offsets are committed (by the executor's transactions). A command batch of
+ * partition N is handed to the executor only once connections.v1 partition N is adopted;
+ * before that the batch is left unresolved and fetched again, because kafkajs fetches again
+ * only after every batch of the previous fetch is done, and the rest of the replay must not
+ * wait behind a command.
+ *
+ * Limitation: kafkajs uses the eager rebalance protocol and has no revoke callback, so between
+ * the broker starting a rebalance and GROUP_JOIN the old owner may still start a cycle (or a
+ * command) while the new owner is replaying; the window is one SyncGroup round trip plus the
+ * replay, and a cycle started in it can at worst poll a connection twice in one interval (a
+ * command then runs twice: they are setpoints, so the device ends as if it ran once).
+ */
 
 export interface OwnershipHandlers {
   /** A partition is ours and fully read: these are its connections (tombstones applied). */
@@ -12,7 +50,13 @@ export interface OwnershipHandlers {
   applyChange(partition: number, change: ConnectionChange): void;
   /** The partition went to another replica: stop polling its connections. */
   releasePartition(partition: number): void;
+  /** The latest revision of a connection cannot be used (`err` is coded, carries no secret). */
+  rejectConnection(partition: number, connectionId: string, err: unknown): void;
+  /** Commands of a partition whose connections are adopted. Resolve the offsets handled. */
+  runCommands(payload: EachBatchPayload, commit: CommitOffsets): Promise<void>;
 }
+
+export type CommitOffsets = (offsets: TopicPartitionOffsetAndMetadata[]) => Promise<void>;
 
 export interface ConnectionOwnership {
   start(): Promise<void>;
@@ -20,37 +64,27 @@ export interface ConnectionOwnership {
   /** True once the consumer joined the group at least once. */
   hasJoined(): boolean;
   ownedPartitions(): number[];
+  /** connections.v1 partition `partition` is ours and fully replayed. */
+  isAdopted(partition: number): boolean;
 }
 
-/**
- * Which connections this replica polls, decided by a Kafka consumer group on connections.v1.
- *
- * How: the group never commits offsets. kafkajs builds a fresh offset manager on every
- * (re)join and, with no committed offset and fromBeginning, starts each assigned partition at
- * its earliest offset, so every assignment replays the compacted partition from the start and
- * rebuilds exactly that partition's connections. GROUP_JOIN (emitted after SyncGroup, before
- * the first fetch) carries the new assignment: partitions that are no longer in it are
- * released at once; the others are re-read into a staging map and adopted in one swap when
- * the replay reaches the high watermark (an empty partition is adopted at once). Until then
- * the partition's previous connections (if it stayed with us) keep polling, and a
- * half-replayed partition never polls with an old revision of a rotated refresh token.
- *
- * Limitation: kafkajs uses the eager rebalance protocol and has no revoke callback, so between
- * the broker starting a rebalance and GROUP_JOIN the old owner may still start a cycle while
- * the new owner is replaying; the window is one SyncGroup round trip plus the replay, and a
- * cycle started in it can at worst poll a connection twice in one interval.
- */
+/** How long an unresolved command batch waits before it is fetched again. */
+const COMMANDS_RECHECK_MS = 100;
+
 export function createConnectionOwnership(options: {
   kafka: Kafka;
   serde: AvroSerde;
-  topic: string;
+  topics: { connections: string; commands: string };
   groupId: string;
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
+  credentialsKey: CredentialsKey | undefined;
   handlers: OwnershipHandlers;
   logger: Logger;
 }): ConnectionOwnership {
-  const { kafka, serde, topic, handlers } = options;
+  const { kafka, serde, handlers, credentialsKey } = options;
+  const topic = options.topics.connections;
+  const commandsTopic = options.topics.commands;
   const logger = options.logger.child({ component: 'ownership', topic });
   const partitions = new Map<number, PartitionState>();
   let consumer: Consumer | undefined;
@@ -81,15 +115,35 @@ export function createConnectionOwnership(options: {
     }
   }
 
+  async function readConnections({ batch, resolveOffset, heartbeat }: EachBatchPayload) {
+    const state = partitions.get(batch.partition);
+    if (!state) return;
+    for (const message of batch.messages) {
+      const change = await decodeOrReject(message, batch.partition);
+      if (change) {
+        if (state.adopted) handlers.applyChange(batch.partition, change);
+        else state.staging.set(change.connectionId, change.connection);
+      }
+      resolveOffset(message.offset);
+    }
+    if (Number(batch.lastOffset()) + 1 >= Number(batch.highWatermark)) {
+      adopt(batch.partition, state);
+    }
+    await heartbeat();
+  }
+
   return {
     async start() {
-      consumer = kafka.consumer({
+      const group = kafka.consumer({
         groupId: options.groupId,
         sessionTimeout: options.sessionTimeoutMs,
         heartbeatInterval: options.heartbeatIntervalMs,
         rebalanceTimeout: Math.max(options.sessionTimeoutMs, 10_000),
+        partitionAssigners: [coPartitionedAssigner],
+        allowAutoTopicCreation: false,
       });
-      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      consumer = group;
+      group.on(group.events.GROUP_JOIN, ({ payload }) => {
         joined = true;
         const assigned = payload.memberAssignment[topic] ?? [];
         for (const partition of [...partitions.keys()]) {
@@ -101,29 +155,41 @@ export function createConnectionOwnership(options: {
         for (const partition of assigned) {
           partitions.set(partition, { adopted: false, staging: new Map() });
         }
-        logger.info({ partitions: assigned }, 'partitions assigned');
+        logger.info(
+          {
+            partitions: assigned,
+            commandPartitions: payload.memberAssignment[commandsTopic] ?? [],
+          },
+          'partitions assigned',
+        );
         adoptEmptyPartitions(assigned).catch((err: unknown) => {
           logger.warn({ err }, 'could not read partition offsets');
         });
       });
+      // A fetch that ends in transaction markers only (the admin API writes connections in
+      // transactions) never reaches eachBatch; kafkajs still reports where the batch ended.
+      group.on(group.events.END_BATCH_PROCESS, ({ payload }) => {
+        const state = partitions.get(payload.partition);
+        const reachedEnd = Number(payload.lastOffset) + 1 >= Number(payload.highWatermark);
+        if (payload.topic === topic && state && reachedEnd) adopt(payload.partition, state);
+      });
 
-      await consumer.connect();
-      await consumer.subscribe({ topic, fromBeginning: true });
-      await consumer.run({
+      await group.connect();
+      await group.subscribe({ topics: [topic, commandsTopic], fromBeginning: true });
+      const commit: CommitOffsets = (offsets) => group.commitOffsets(offsets);
+      await group.run({
         autoCommit: false,
-        eachBatch: async ({ batch, heartbeat }) => {
-          const state = partitions.get(batch.partition);
-          if (!state) return;
-          for (const message of batch.messages) {
-            const change = await decodeOrSkip(message, batch.partition);
-            if (!change) continue;
-            if (state.adopted) handlers.applyChange(batch.partition, change);
-            else state.staging.set(change.connectionId, change.connection);
+        // Offsets are resolved by hand: a command batch waiting for its connections is left
+        // unresolved so that it is fetched again.
+        eachBatchAutoResolve: false,
+        // A command waiting on the OEM must not hold up the replay of connections.
+        partitionsConsumedConcurrently: 4,
+        eachBatch: async (payload) => {
+          if (payload.batch.topic === topic) return readConnections(payload);
+          if (partitions.get(payload.batch.partition)?.adopted) {
+            return handlers.runCommands(payload, commit);
           }
-          if (Number(batch.lastOffset()) + 1 >= Number(batch.highWatermark)) {
-            adopt(batch.partition, state);
-          }
-          await heartbeat();
+          await new Promise((resolve) => setTimeout(resolve, COMMANDS_RECHECK_MS));
         },
       });
     },
@@ -133,26 +199,32 @@ export function createConnectionOwnership(options: {
     },
     hasJoined: () => joined,
     ownedPartitions: () => [...partitions.keys()].sort((a, b) => a - b),
+    isAdopted: (partition) => partitions.get(partition)?.adopted === true,
   };
 
-  async function decodeOrSkip(
+  async function decodeOrReject(
     message: Parameters<typeof decodeConnectionMessage>[1] & { offset: string },
     partition: number,
   ): Promise<ConnectionChange | null> {
     try {
-      return await decodeConnectionMessage(serde, message);
+      return await decodeConnectionMessage(serde, message, credentialsKey);
     } catch (err) {
-      // An unreachable registry is retried (kafkajs re-fetches the batch); a bad record must
-      // not stop the partition: the connection stays as it was.
+      // An unreachable registry is retried (kafkajs re-fetches the batch); a record that can
+      // never be read must not stop the partition.
       if (isGridpulseError(err) && err.retriable) throw err;
-      logger.warn({ err, partition, offset: message.offset }, 'connection record skipped');
-      return null;
+      const connectionId = message.key?.toString('utf8');
+      if (!connectionId) {
+        logger.warn({ err, partition, offset: message.offset }, 'connection record skipped');
+        return null;
+      }
+      handlers.rejectConnection(partition, connectionId, err);
+      return { connectionId, connection: null };
     }
   }
 }
 
 interface PartitionState {
   adopted: boolean;
-  /** Latest revision per connection id during the replay; null = tombstone. */
+  /** Latest revision per connection id during the replay; null = tombstone or unreadable. */
   staging: Map<string, Connection | null>;
 }

@@ -1,12 +1,16 @@
 import type { Kafka, Producer } from 'kafkajs';
 import { Registry } from 'prom-client';
+import type { CommandRecord } from '../admin-api/records';
 import { createAvroSerde, type AvroSerde } from '../common/avro';
+import { CredentialsErrorCode } from '../common/credentials-crypto';
+import { GridpulseError, isGridpulseError } from '../common/errors';
 import { createKafka } from '../common/kafka';
 import type { Logger } from '../common/logger';
 import { consumerGroupId, resolveTopics } from '../common/topics';
 import { createEnphaseAdapter } from './adapters/enphase';
 import { createTeslaAdapter } from './adapters/tesla';
 import type { OemAdapter } from './adapters/types';
+import { createCommandExecutor } from './command-executor';
 import { OEMS, isOem, type Oem, type PollerConfig } from './config';
 import type { Connection } from './connection';
 import { createConnectionWriter, type ConnectionChange } from './connection-store';
@@ -16,6 +20,7 @@ import {
   type DeviceIdentity,
   type DeviceState,
 } from './device-state';
+import { PollerErrorCode } from './errors';
 import { createPollerMetrics, type PollerMetrics, type PollOutcome } from './metrics';
 import { createOemHttpClient, type OemHttpClient } from './oem-http';
 import { createConnectionOwnership } from './ownership';
@@ -29,6 +34,8 @@ export interface PollerOptions {
   registry?: Registry;
   /** Hooks for tests and the CLI: every produced batch, after the broker acknowledged it. */
   onRecords?: (records: DeviceState[]) => void;
+  /** Hook for tests: every command result, after its transaction committed. */
+  onCommandResult?: (command: CommandRecord) => void;
 }
 
 export interface PollerHandle {
@@ -41,9 +48,10 @@ export interface PollerHandle {
 }
 
 /**
- * One poller replica, in-process: joins the pollers' consumer group on connections.v1, polls
- * the connections of the partitions it owns on their schedules, and writes DeviceState records
- * to device-state.v1 (Avro, keyed by device id, idempotent producer, acks=all).
+ * One poller replica, in-process: joins the pollers' consumer group on connections.v1 and
+ * commands.v1 (the same partition numbers of both, ownership.ts), polls the connections of the
+ * partitions it owns on their schedules, writes DeviceState records to device-state.v1 (Avro,
+ * keyed by device id, idempotent producer, acks=all), and runs those connections' commands.
  */
 export async function startPoller(options: PollerOptions): Promise<PollerHandle> {
   const { config } = options;
@@ -53,13 +61,22 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
   const topics = resolveTopics(config.connectivity.topicPrefix);
   const kafka: Kafka = createKafka(config.connectivity, options.logger);
   const serde: AvroSerde = createAvroSerde(config.connectivity);
+  const groupId = consumerGroupId('poller', config.connectivity.topicPrefix);
+  await assertCoPartitioned(kafka, topics['connections.v1'], topics['commands.v1']);
 
   const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   await serde.register(topics['device-state.v1'], DEVICE_STATE_SCHEMA);
-  const writer = createConnectionWriter({ producer, serde, topic: topics['connections.v1'] });
+  const writer = createConnectionWriter({
+    producer,
+    serde,
+    topic: topics['connections.v1'],
+    credentialsKey: config.credentialsKey,
+  });
 
   const owned = new Map<string, OwnedConnection>();
+  /** Connections whose latest revision could not be read, with the reason commands report. */
+  const unusable = new Map<string, { partition: number; message: string }>();
   const clients = Object.fromEntries(
     OEMS.map((oem) => [
       oem,
@@ -161,6 +178,7 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
   });
 
   function upsert(partition: number, connection: Connection): void {
+    unusable.delete(connection.connectionId);
     const existing = owned.get(connection.connectionId);
     // Our own rotation may already be newer than a revision still on its way back to us.
     if (existing && existing.connection.updatedAt > connection.updatedAt) return;
@@ -192,15 +210,49 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
     }
   }
 
+  function reject(partition: number, connectionId: string, err: unknown): void {
+    const reason = rejectionReason(err);
+    metrics.connectionsRejected.inc({ reason });
+    const message = `connection not usable by the poller: ${reasonText(err)}`;
+    // Logged once per connection and reason: every rebalance replays the record again.
+    if (unusable.get(connectionId)?.message !== message) {
+      logger.error({ err, connectionId, partition, reason }, 'connection not pollable');
+    }
+    unusable.set(connectionId, { partition, message });
+  }
+
+  const executor = createCommandExecutor({
+    kafka,
+    serde,
+    topics,
+    groupId,
+    logger,
+    metrics,
+    heartbeatIntervalMs: config.group.heartbeatIntervalMs,
+    maxAgeMs: config.commands.maxAgeMs,
+    onResult: options.onCommandResult,
+    access: {
+      connection: (connectionId) => owned.get(connectionId)?.connection,
+      unusableReason: (connectionId) => unusable.get(connectionId)?.message,
+      clients,
+      tokens,
+      apiUrls: { tesla: config.oems.tesla.apiUrl, enphase: config.oems.enphase.apiUrl },
+    },
+  });
+  await executor.start();
+
   const ownership = createConnectionOwnership({
     kafka,
     serde,
-    topic: topics['connections.v1'],
-    groupId: consumerGroupId('poller', config.connectivity.topicPrefix),
+    topics: { connections: topics['connections.v1'], commands: topics['commands.v1'] },
+    groupId,
     sessionTimeoutMs: config.group.sessionTimeoutMs,
     heartbeatIntervalMs: config.group.heartbeatIntervalMs,
+    credentialsKey: config.credentialsKey,
     logger,
     handlers: {
+      rejectConnection: reject,
+      runCommands: (payload, commit) => executor.runBatch(payload, commit),
       adoptPartition(partition, connections) {
         const ids = new Set(connections.map((connection) => connection.connectionId));
         for (const [connectionId, entry] of owned) {
@@ -218,6 +270,9 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
         for (const [connectionId, entry] of owned) {
           if (entry.partition === partition) forget(connectionId);
         }
+        for (const [connectionId, entry] of unusable) {
+          if (entry.partition === partition) unusable.delete(connectionId);
+        }
         updateOwnedGauge();
       },
     },
@@ -225,10 +280,7 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
 
   scheduler.start();
   await ownership.start();
-  logger.info(
-    { groupId: consumerGroupId('poller', config.connectivity.topicPrefix) },
-    'poller started',
-  );
+  logger.info({ groupId, encrypted: config.credentialsKey !== undefined }, 'poller started');
 
   let stopped = false;
   return {
@@ -239,10 +291,13 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
     async stop() {
       if (stopped) return;
       stopped = true;
+      executor.markStopping();
       await scheduler.stop();
       logger.info('poll cycles finished');
+      // Waits for the batch in flight: a running command finishes and commits first.
       await ownership.stop();
       logger.info('left the consumer group');
+      await executor.stop();
       await producer.disconnect();
       await Promise.all(OEMS.map((oem) => clients[oem].close()));
       logger.info('poller stopped');
@@ -271,4 +326,41 @@ function removedRecords(
     }
   }
   return removed;
+}
+
+/** A bounded metric label for a rejected connection record. */
+function rejectionReason(err: unknown): string {
+  if (isGridpulseError(err, CredentialsErrorCode.undecryptable)) {
+    return String(err.context.reason ?? 'undecryptable');
+  }
+  return 'invalid';
+}
+
+/** What a command on such a connection reports: the code and reason, nothing secret. */
+function reasonText(err: unknown): string {
+  if (!isGridpulseError(err)) return 'record unreadable';
+  const reason = err.context.reason;
+  return typeof reason === 'string'
+    ? `${err.message}, ${reason} (${err.code})`
+    : `${err.message} (${err.code})`;
+}
+
+/**
+ * ownership.ts gives each replica the same partition numbers of both topics; that only puts a
+ * connection's commands with the connection when both topics have the same partition count.
+ */
+async function assertCoPartitioned(kafka: Kafka, connections: string, commands: string) {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [connections, commands] });
+    const counts = topics.map((topic) => topic.partitions.length);
+    if (counts[0] !== counts[1]) {
+      throw new GridpulseError(PollerErrorCode.partitionMismatch, 'topics not co-partitioned', {
+        context: { connections, commands, partitions: counts },
+      });
+    }
+  } finally {
+    await admin.disconnect();
+  }
 }

@@ -1,6 +1,4 @@
 import { Webhook } from 'standardwebhooks';
-import type { AdminApiHandle } from '../../services/admin-api/admin-api';
-import { hashApiKey } from '../../services/admin-api/auth';
 import { startDispatcher, type DispatcherHandle } from '../../services/dispatcher/start-dispatcher';
 import {
   createDispatcherTestConfig,
@@ -8,10 +6,9 @@ import {
   type TestReceiver,
 } from '../dispatcher/harness';
 import { createMemoryLogger, waitFor, type TestKafka } from '../support/kafka';
-import { startExecutorFixture, type ExecutorFixture } from './executor-fixture';
-import { describeShape, http, readSeed, startTestApi, setUpTestKafkaRetrying } from './support';
+import { startExecutorFixture, type ExecutorFixture } from '../poller/executor-fixture';
+import { describeShape, readSeed, setUpTestKafkaRetrying } from './support';
 
-const KEY = 'dispatcher-e2e-key-0123456789';
 const TABLE_ONLY: Record<string, string[]> = {
   'enrollment.approved': ['data.customer.phone: string'],
 };
@@ -26,17 +23,16 @@ const FIVE = [
 describe('admin API events through the dispatcher', () => {
   let testKafka: TestKafka;
   let fixture: ExecutorFixture;
-  let api: AdminApiHandle;
   let dispatcher: DispatcherHandle;
   let receiver: TestReceiver;
 
   beforeAll(async () => {
     testKafka = await setUpTestKafkaRetrying({ partitions: 3 });
     const silent = createMemoryLogger('test').logger;
+    // The API, the simulator and a poller replica that runs the commands.
     fixture = await startExecutorFixture(testKafka, silent);
-    api = await startTestApi(testKafka, silent, {
-      apiKeys: [{ workspaceId: fixture.workspaceId, sha256: hashApiKey(KEY) }],
-    });
+    await fixture.startPoller();
+    await fixture.waitForDevice(fixture.devices.tesla);
     receiver = await startReceiver();
     dispatcher = await startDispatcher({
       config: createDispatcherTestConfig(testKafka),
@@ -47,13 +43,11 @@ describe('admin API events through the dispatcher', () => {
   afterAll(async () => {
     await dispatcher?.stop();
     await receiver?.close();
-    await api?.stop();
     await fixture?.stop();
     await testKafka?.close();
   });
 
-  const post = (url: string, payload?: unknown) =>
-    http(api.url, { method: 'POST', url, payload, headers: { authorization: `Bearer ${KEY}` } });
+  const post = (url: string, payload?: unknown) => fixture.post(url, payload);
 
   test('each of the five event types reaches a receiver signed, with the seed’s shape and version', async () => {
     const destination = await post('/destinations', { url: receiver.url });

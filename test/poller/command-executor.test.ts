@@ -1,72 +1,63 @@
-import type { AdminApiHandle } from '../../services/admin-api/admin-api';
-import { hashApiKey } from '../../services/admin-api/auth';
+import type { KafkaMessage } from 'kafkajs';
+import { Writable } from 'node:stream';
+import { createAvroSerde } from '../../services/common/avro';
+import { decryptCredentials } from '../../services/common/credentials-crypto';
 import type { EventRecord } from '../../services/common/events';
-import type { SimulatorHandle } from '../../services/oem-simulator/types';
-import type { Oem } from '../../services/poller/config';
-import type { Connection } from '../../services/poller/connection';
-import type { OemHttpClient } from '../../services/poller/oem-http';
-import { createMemoryLogger, waitFor, type TestKafka } from '../support/kafka';
-import { startExecutorFixture, type ExecutorFixture } from './executor-fixture';
+import { createLogger, type Logger } from '../../services/common/logger';
+import type { TopicName } from '../../services/common/topics';
+import type { ConnectionRecord } from '../../services/poller/connection';
+import type { DeviceState } from '../../services/poller/device-state';
+import type { PollerHandle } from '../../services/poller/poller';
 import {
   bodyOf,
   collectTopic,
   describeShape,
-  http,
   readSeed,
-  startTestApi,
   setUpTestKafkaRetrying,
-} from './support';
+} from '../admin-api/support';
+import { waitFor, type TestKafka } from '../support/kafka';
+import {
+  FIXTURE_ENCRYPTION_KEY_HEX,
+  startExecutorFixture,
+  type ExecutorFixture,
+} from './executor-fixture';
 
-const KEY = 'executor-test-key-0123456789';
+export const COMMAND_TOPICS: TopicName[] = [
+  'customers.v1',
+  'sites.v1',
+  'enrollments.v1',
+  'commands.v1',
+  'connections.v1',
+  'events.v1',
+  'destinations.v1',
+  'device-state.v1',
+];
 
-describe('command executor', () => {
+describe('command executor (in the poller)', () => {
   let testKafka: TestKafka;
-  let sim: SimulatorHandle;
-  let api: AdminApiHandle;
   let fixture: ExecutorFixture;
-  let clients: Record<Oem, OemHttpClient>;
+  let poller: PollerHandle;
   let events: Awaited<ReturnType<typeof collectTopic<EventRecord>>>;
-  let connections: Map<string, Connection>;
-  let devices: Record<Oem, string>;
-  const memory = createMemoryLogger('poller');
-  let workspaceId = '';
+  const states: DeviceState[] = [];
+  const memory = createRawMemoryLogger();
 
   beforeAll(async () => {
-    testKafka = await setUpTestKafkaRetrying({
-      partitions: 3,
-      only: [
-        'customers.v1',
-        'sites.v1',
-        'enrollments.v1',
-        'commands.v1',
-        'connections.v1',
-        'events.v1',
-        'destinations.v1',
-        'device-state.v1',
-      ],
-    });
+    testKafka = await setUpTestKafkaRetrying({ partitions: 3, only: COMMAND_TOPICS });
     fixture = await startExecutorFixture(testKafka, memory.logger);
-    ({ sim, clients, connections, devices, workspaceId } = fixture);
-    api = await startTestApi(testKafka, createMemoryLogger('admin-api').logger, {
-      apiKeys: [{ workspaceId, sha256: hashApiKey(KEY) }],
-    });
+    poller = await fixture.startPoller({}, { onRecords: (batch) => states.push(...batch) });
+    await fixture.waitForDevice(fixture.devices.tesla);
+    await fixture.waitForDevice(fixture.devices.enphase);
     events = await collectTopic<EventRecord>(testKafka, testKafka.topics['events.v1']);
-  }, 60_000);
+  }, 90_000);
 
   afterAll(async () => {
     await events?.stop();
-    await api?.stop();
     await fixture?.stop();
     await testKafka?.close();
   });
 
-  async function sendCommand(deviceId: string, body: object) {
-    const res = await http(api.url, {
-      method: 'POST',
-      url: `/devices/${deviceId}/commands`,
-      headers: { authorization: `Bearer ${KEY}` },
-      payload: body,
-    });
+  async function sendCommand(deviceId: string, body: object): Promise<string> {
+    const res = await fixture.post(`/devices/${deviceId}/commands`, body);
     expect(res.statusCode).toBe(202);
     expect(res.json().status).toBe('pending');
     return res.json().id as string;
@@ -74,22 +65,11 @@ describe('command executor', () => {
 
   async function finalStatus(commandId: string) {
     let body:
-      | {
-          status: string;
-          error: { message: string } | null;
-          issuedAt: string;
-          executedAt: string | null;
-        }
+      | { status: string; error: { message: string } | null; issuedAt: string; executedAt: string }
       | undefined;
     await waitFor(
       async () => {
-        body = (
-          await http(api.url, {
-            method: 'GET',
-            url: `/commands/${commandId}`,
-            headers: { authorization: `Bearer ${KEY}` },
-          })
-        ).json();
+        body = (await fixture.get(`/commands/${commandId}`)).json();
         return body!.status !== 'pending';
       },
       { timeoutMs: 20_000, what: `command ${commandId} to finish` },
@@ -105,49 +85,98 @@ describe('command executor', () => {
     return find()!;
   }
 
+  test('polls an API-created connection and writes its rotated refresh token back encrypted', async () => {
+    const account = fixture.sim.accounts().find((candidate) => candidate.oem === 'tesla')!;
+    const connectionId = fixture.connectionIds.get(account.accountId)!;
+    const raw = await readRawTopic(testKafka, testKafka.topics['connections.v1']);
+    const revisions = raw.filter((message) => message.key?.toString() === connectionId);
+    const serde = createAvroSerde(testKafka.config);
+    const records = await Promise.all(
+      revisions.map((message) => serde.decode<ConnectionRecord>(message.value!)),
+    );
+
+    // The API's revision and at least one the poller wrote after refreshing the token.
+    expect(records.length).toBeGreaterThanOrEqual(2);
+    expect(records.map((record) => record.credentialsFormat)).toEqual(
+      records.map(() => 'aes-256-gcm:k1'),
+    );
+    const latest = records.at(-1)!;
+    expect(latest.updatedAt).toBeGreaterThan(records[0]!.updatedAt);
+
+    // The token the simulator accepts now is in the latest revision, and nowhere in the clear.
+    const current = fixture.sim.accounts().find((a) => a.accountId === account.accountId)!;
+    const key = { id: 'k1', key: Buffer.from(FIXTURE_ENCRYPTION_KEY_HEX, 'hex') };
+    const plaintext = decryptCredentials(
+      latest.credentialsFormat,
+      latest.credentials,
+      connectionId,
+      key,
+    );
+    expect(JSON.parse(plaintext.toString('utf8')).refreshToken).toBe(current.refreshToken);
+    const bytes = Buffer.concat(raw.map((message) => message.value ?? Buffer.alloc(0)));
+    expect(bytes.includes(current.refreshToken)).toBe(false);
+    expect(bytes.includes(account.clientSecret)).toBe(false);
+    expect(poller.ownedConnectionIds()).toContain(connectionId);
+  });
+
   test('runs a backup reserve command on the simulated Tesla and emits command.succeeded', async () => {
-    const commandId = await sendCommand(devices.tesla, { backupReserve: 42 });
+    const commandId = await sendCommand(fixture.devices.tesla, { backupReserve: 42 });
     const result = await finalStatus(commandId);
     expect(result).toMatchObject({ status: 'succeeded', error: null });
-    expect(Date.parse(result.executedAt!)).toBeGreaterThanOrEqual(Date.parse(result.issuedAt));
+    expect(Date.parse(result.executedAt)).toBeGreaterThanOrEqual(Date.parse(result.issuedAt));
 
     const event = await eventFor(commandId);
     expect(event.type).toBe('command.succeeded');
     expect(describeShape(bodyOf(event))).toEqual(describeShape(readSeed('command.succeeded')));
     expect(event.version).toBe('0.0.2');
     expect(JSON.parse(event.data)).toMatchObject({
-      workspaceId,
+      workspaceId: fixture.workspaceId,
       commandId,
-      deviceId: devices.tesla,
+      deviceId: fixture.devices.tesla,
       issuedAt: result.issuedAt,
       executedAt: result.executedAt,
     });
 
-    // The simulated site now reports the new reserve.
-    const token = await (async () => {
-      const connectionId = [...connections.values()].find((c) => c.oem === 'tesla')!.connectionId;
-      return connections.get(connectionId)!.credentials.accessToken!;
-    })();
-    const siteId = devices.tesla.split(':')[1];
-    const info = await clients.tesla.send({
-      method: 'GET',
-      url: `${sim.url}/tesla/api/1/energy_sites/${siteId}/site_info`,
-      headers: { authorization: `Bearer ${token}` },
-    });
-    expect(JSON.parse(info.body).response.backup_reserve_percent).toBe(42);
+    // The simulated site now reports the new reserve, as the poller's next cycle reads it.
+    const executedAt = Date.parse(result.executedAt);
+    await waitFor(
+      () =>
+        states.some(
+          (s) =>
+            s.deviceId === fixture.devices.tesla &&
+            s.polledAt > executedAt &&
+            s.state?.backupReserve === 42,
+        ),
+      { timeoutMs: 15_000, what: 'a polled backup reserve of 42' },
+    );
   });
 
-  test('runs operating mode and storm mode commands on the simulated Enphase system', async () => {
-    const mode = await finalStatus(await sendCommand(devices.enphase, { operatingMode: 'backup' }));
-    const storm = await finalStatus(await sendCommand(devices.enphase, { stormMode: true }));
+  test('runs operating mode and storm mode commands on the simulated Enphase system (PUT)', async () => {
+    const mode = await finalStatus(
+      await sendCommand(fixture.devices.enphase, { operatingMode: 'backup' }),
+    );
+    const storm = await finalStatus(
+      await sendCommand(fixture.devices.enphase, { stormMode: true }),
+    );
     expect(mode.status).toBe('succeeded');
     expect(storm.status).toBe('succeeded');
+    const executedAt = Date.parse(storm.executedAt);
+    await waitFor(
+      () =>
+        states.some(
+          (s) =>
+            s.deviceId === fixture.devices.enphase &&
+            s.polledAt > executedAt &&
+            s.state?.isStormModeEnabled === true,
+        ),
+      { timeoutMs: 15_000, what: 'storm guard enabled on the polled Enphase system' },
+    );
   });
 
   test('a command the simulator refuses ends as command.failed with the OEM’s message', async () => {
-    sim.setFaults({ devices: { [devices.tesla]: { offline: 1 } } });
+    fixture.sim.setFaults({ devices: { [fixture.devices.tesla]: { offline: 1 } } });
     try {
-      const commandId = await sendCommand(devices.tesla, { stormMode: false });
+      const commandId = await sendCommand(fixture.devices.tesla, { stormMode: false });
       const result = await finalStatus(commandId);
       expect(result.status).toBe('failed');
       expect(result.error!.message).toMatch(/^device offline/);
@@ -157,35 +186,85 @@ describe('command executor', () => {
       expect(describeShape(bodyOf(event))).toEqual(describeShape(readSeed('command.failed')));
       expect(JSON.parse(event.data).error).toEqual({ message: result.error!.message });
     } finally {
-      sim.setFaults({});
+      fixture.sim.setFaults({});
     }
   });
 
-  test('a command whose connection this poller does not own fails instead of vanishing', async () => {
-    const tesla = [...connections.values()].find((c) => c.oem === 'tesla')!;
-    connections.delete(tesla.connectionId);
-    try {
-      const result = await finalStatus(await sendCommand(devices.tesla, { backupReserve: 10 }));
-      expect(result).toMatchObject({
-        status: 'failed',
-        error: { message: 'connection not owned by this poller' },
-      });
-    } finally {
-      connections.set(tesla.connectionId, tesla);
-    }
-  });
-
-  test('logs no token or client secret', () => {
-    const text = JSON.stringify(memory.lines());
-    for (const connection of connections.values()) {
-      for (const value of [
-        connection.credentials.accessToken,
-        connection.credentials.refreshToken,
-        connection.credentials.clientSecret,
-      ]) {
+  test('logs no token or client secret, and oem/connectionId once per line', () => {
+    const lines = memory.lines();
+    const text = JSON.stringify(lines);
+    for (const account of fixture.sim.accounts()) {
+      for (const value of [account.refreshToken, account.clientSecret, account.apiKey]) {
         if (value) expect(text).not.toContain(value);
       }
     }
-    expect(memory.lines().some((line) => line.msg === 'command finished')).toBe(true);
+    expect(lines.some((line) => line.msg === 'command finished')).toBe(true);
+    // JSON.parse keeps the last of duplicate keys, so the raw lines are checked.
+    expect(memory.raw().length).toBeGreaterThan(0);
+    for (const line of memory.raw()) {
+      // An error's own context may name them again, inside `err`.
+      const inErr = JSON.stringify((JSON.parse(line) as { err?: unknown }).err ?? {});
+      for (const key of ['"connectionId":', '"oem":']) {
+        const count = (text: string) => text.split(key).length - 1;
+        expect(count(line) - count(inErr)).toBeLessThanOrEqual(1);
+      }
+    }
   });
 });
+
+/** Every message of `topic` as stored (no decoding, no decryption), in a group of its own. */
+export async function readRawTopic(testKafka: TestKafka, topic: string): Promise<KafkaMessage[]> {
+  const offsets = await testKafka.admin.fetchTopicOffsets(topic);
+  const pending = new Map(
+    offsets
+      .filter((entry) => Number(entry.high) > Number(entry.low))
+      .map((entry) => [entry.partition, Number(entry.high)]),
+  );
+  const messages: KafkaMessage[] = [];
+  if (pending.size === 0) return messages;
+  const consumer = testKafka.kafka.consumer({
+    groupId: `${testKafka.config.topicPrefix}.raw.${Math.random().toString(16).slice(2)}`,
+    maxWaitTimeInMs: 100,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        eachBatch: async ({ batch }) => {
+          messages.push(...batch.messages);
+          const end = pending.get(batch.partition);
+          if (end !== undefined && Number(batch.lastOffset()) + 1 >= end) {
+            pending.delete(batch.partition);
+          }
+          if (pending.size === 0) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  // One key's revisions share a partition, so they are in offset order here.
+  return messages;
+}
+
+/** An in-memory logger that also keeps the raw JSON lines (duplicate keys included). */
+export function createRawMemoryLogger(): {
+  logger: Logger;
+  raw: () => string[];
+  lines: () => Array<Record<string, unknown>>;
+} {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  });
+  const logger = createLogger({ service: 'poller', level: 'trace', destination });
+  const raw = () => chunks.join('').split('\n').filter(Boolean);
+  return {
+    logger,
+    raw,
+    lines: () => raw().map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}

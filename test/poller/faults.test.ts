@@ -27,7 +27,7 @@ describe('poll cycle under injected faults', () => {
 
   beforeAll(async () => {
     testKafka = await setUpTestKafka({
-      only: ['connections.v1', 'device-state.v1'],
+      only: ['connections.v1', 'commands.v1', 'device-state.v1'],
       partitions: 3,
     });
     // One device per fault kind and OEM, plus one healthy device per OEM.

@@ -12,7 +12,7 @@ describe('startPoller', () => {
 
   beforeAll(async () => {
     testKafka = await setUpTestKafka({
-      only: ['connections.v1', 'device-state.v1'],
+      only: ['connections.v1', 'commands.v1', 'device-state.v1'],
       partitions: 3,
     });
     sim = await startSimulator({ port: 0, seed: 7, fleet: { tesla: 3, enphase: 2 } });

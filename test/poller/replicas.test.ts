@@ -25,7 +25,7 @@ describe('poller replicas', () => {
 
   beforeAll(async () => {
     testKafka = await setUpTestKafka({
-      only: ['connections.v1', 'device-state.v1'],
+      only: ['connections.v1', 'commands.v1', 'device-state.v1'],
       partitions: 3,
     });
     sim = await startSimulator({ port: 0, seed: 5, fleet: { tesla: 9, enphase: 0 } });

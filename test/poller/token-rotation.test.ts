@@ -22,7 +22,7 @@ describe('refresh-token rotation', () => {
 
   beforeAll(async () => {
     testKafka = await setUpTestKafka({
-      only: ['connections.v1', 'device-state.v1'],
+      only: ['connections.v1', 'commands.v1', 'device-state.v1'],
       partitions: 3,
     });
     sim = await startSimulator({ port: 0, seed: 3, fleet: { tesla: 1, enphase: 0 } });

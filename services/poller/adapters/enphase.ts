@@ -102,10 +102,7 @@ export function createEnphaseAdapter(options: {
       lastSettings.set(cacheKey, body);
       return body;
     } catch (err) {
-      context.logger.debug(
-        { oem: 'enphase', connectionId: context.connection.connectionId, err },
-        'settings unavailable, using last good copy',
-      );
+      context.logger.debug({ err }, 'settings unavailable, using last good copy');
       return lastSettings.get(cacheKey) ?? null;
     }
   }

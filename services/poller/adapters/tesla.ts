@@ -80,10 +80,7 @@ export function createTeslaAdapter(options: {
       lastSiteInfo.set(cacheKey, info);
       return info;
     } catch (err) {
-      context.logger.debug(
-        { oem: 'tesla', connectionId: context.connection.connectionId, err },
-        'site_info unavailable, using last good copy',
-      );
+      context.logger.debug({ err }, 'site_info unavailable, using last good copy');
       return lastSiteInfo.get(cacheKey) ?? null;
     }
   }

@@ -15,6 +15,7 @@ export interface AdapterCycle {
 export interface AdapterContext {
   connection: Connection;
   polledAt: () => number;
+  /** Already bound to oem and connectionId: call sites add neither. */
   logger: Logger;
   metrics: PollerMetrics;
 }
