@@ -173,7 +173,21 @@ export function createCommandExecutor(options: {
     });
   }
 
-  async function inTransaction(
+  /**
+   * One transaction at a time: batches of several partitions run concurrently, and a kafkajs
+   * transactional producer refuses a second transaction while one is open
+   * (CONCURRENT_TRANSACTIONS).
+   */
+  let transactionQueue: Promise<unknown> = Promise.resolve();
+  function inTransaction(
+    work: (transaction: Awaited<ReturnType<Producer['transaction']>>) => Promise<void>,
+  ): Promise<void> {
+    const next = transactionQueue.then(() => transactWithRetries(work));
+    transactionQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  async function transactWithRetries(
     work: (transaction: Awaited<ReturnType<Producer['transaction']>>) => Promise<void>,
   ) {
     for (let attempt = 1; ; attempt += 1) {

@@ -93,7 +93,11 @@ export function createConnectionOwnership(options: {
   function adopt(partition: number, state: PartitionState): void {
     if (partitions.get(partition) !== state || state.adopted) return;
     state.adopted = true;
-    const connections = [...state.staging.values()].filter((c): c is Connection => c !== null);
+    const connections: Connection[] = [];
+    for (const [connectionId, entry] of state.staging) {
+      if (entry instanceof Rejected) handlers.rejectConnection(partition, connectionId, entry.err);
+      else if (entry) connections.push(entry);
+    }
     state.staging.clear();
     handlers.adoptPartition(partition, connections);
     logger.info({ partition, connections: connections.length }, 'partition adopted');
@@ -120,7 +124,17 @@ export function createConnectionOwnership(options: {
     if (!state) return;
     for (const message of batch.messages) {
       const change = await decodeOrReject(message, batch.partition);
-      if (change) {
+      if (change instanceof Rejected) {
+        // During the replay only the latest revision counts: a later readable one wins.
+        if (!state.adopted) state.staging.set(change.connectionId, change);
+        else {
+          handlers.rejectConnection(batch.partition, change.connectionId, change.err);
+          handlers.applyChange(batch.partition, {
+            connectionId: change.connectionId,
+            connection: null,
+          });
+        }
+      } else if (change) {
         if (state.adopted) handlers.applyChange(batch.partition, change);
         else state.staging.set(change.connectionId, change.connection);
       }
@@ -174,6 +188,13 @@ export function createConnectionOwnership(options: {
         if (payload.topic === topic && state && reachedEnd) adopt(payload.partition, state);
       });
 
+      group.on(group.events.CRASH, ({ payload }) => {
+        // kafkajs restarts the consumer after a retriable error; otherwise this replica no
+        // longer polls or runs commands and must be restarted.
+        const level = payload.restart ? 'warn' : 'error';
+        logger[level]({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+      });
+
       await group.connect();
       await group.subscribe({ topics: [topic, commandsTopic], fromBeginning: true });
       const commit: CommitOffsets = (offsets) => group.commitOffsets(offsets);
@@ -205,7 +226,7 @@ export function createConnectionOwnership(options: {
   async function decodeOrReject(
     message: Parameters<typeof decodeConnectionMessage>[1] & { offset: string },
     partition: number,
-  ): Promise<ConnectionChange | null> {
+  ): Promise<ConnectionChange | Rejected | null> {
     try {
       return await decodeConnectionMessage(serde, message, credentialsKey);
     } catch (err) {
@@ -217,14 +238,21 @@ export function createConnectionOwnership(options: {
         logger.warn({ err, partition, offset: message.offset }, 'connection record skipped');
         return null;
       }
-      handlers.rejectConnection(partition, connectionId, err);
-      return { connectionId, connection: null };
+      return new Rejected(connectionId, err);
     }
   }
 }
 
+/** A revision that cannot be used (undecryptable, malformed); `err` is coded. */
+class Rejected {
+  constructor(
+    readonly connectionId: string,
+    readonly err: unknown,
+  ) {}
+}
+
 interface PartitionState {
   adopted: boolean;
-  /** Latest revision per connection id during the replay; null = tombstone or unreadable. */
-  staging: Map<string, Connection | null>;
+  /** Latest revision per connection id during the replay; null = tombstone. */
+  staging: Map<string, Connection | Rejected | null>;
 }

@@ -111,6 +111,25 @@ describe('connection record', () => {
   it('refuses a credentials format it cannot read', () => {
     expect(() =>
       fromConnectionRecord({ ...toConnectionRecord(connection), credentialsFormat: 'aes' }),
-    ).toThrow(expect.objectContaining({ code: 'GP_POLLER_CONNECTION_INVALID' }));
+    ).toThrow(
+      expect.objectContaining({
+        code: 'GP_CREDENTIALS_UNDECRYPTABLE',
+        context: expect.objectContaining({ reason: 'unknown_format' }),
+      }),
+    );
+  });
+
+  it('round-trips encrypted under a key, and refuses the record without it', () => {
+    const key = { id: 'k9', key: Buffer.alloc(32, 3) };
+    const record = toConnectionRecord(connection, key);
+    expect(record.credentialsFormat).toBe('aes-256-gcm:k9');
+    expect(record.credentials.includes('rt-123')).toBe(false);
+    expect(fromConnectionRecord(record, key)).toEqual(connection);
+    expect(() => fromConnectionRecord(record)).toThrow(
+      expect.objectContaining({
+        code: 'GP_CREDENTIALS_UNDECRYPTABLE',
+        context: expect.objectContaining({ reason: 'no_key' }),
+      }),
+    );
   });
 });

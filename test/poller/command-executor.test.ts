@@ -1,10 +1,6 @@
-import type { KafkaMessage } from 'kafkajs';
-import { Writable } from 'node:stream';
 import { createAvroSerde } from '../../services/common/avro';
 import { decryptCredentials } from '../../services/common/credentials-crypto';
 import type { EventRecord } from '../../services/common/events';
-import { createLogger, type Logger } from '../../services/common/logger';
-import type { TopicName } from '../../services/common/topics';
 import type { ConnectionRecord } from '../../services/poller/connection';
 import type { DeviceState } from '../../services/poller/device-state';
 import type { PollerHandle } from '../../services/poller/poller';
@@ -17,21 +13,13 @@ import {
 } from '../admin-api/support';
 import { waitFor, type TestKafka } from '../support/kafka';
 import {
+  COMMAND_TOPICS,
+  createRawMemoryLogger,
   FIXTURE_ENCRYPTION_KEY_HEX,
+  readRawTopic,
   startExecutorFixture,
   type ExecutorFixture,
 } from './executor-fixture';
-
-export const COMMAND_TOPICS: TopicName[] = [
-  'customers.v1',
-  'sites.v1',
-  'enrollments.v1',
-  'commands.v1',
-  'connections.v1',
-  'events.v1',
-  'destinations.v1',
-  'device-state.v1',
-];
 
 describe('command executor (in the poller)', () => {
   let testKafka: TestKafka;
@@ -211,60 +199,3 @@ describe('command executor (in the poller)', () => {
     }
   });
 });
-
-/** Every message of `topic` as stored (no decoding, no decryption), in a group of its own. */
-export async function readRawTopic(testKafka: TestKafka, topic: string): Promise<KafkaMessage[]> {
-  const offsets = await testKafka.admin.fetchTopicOffsets(topic);
-  const pending = new Map(
-    offsets
-      .filter((entry) => Number(entry.high) > Number(entry.low))
-      .map((entry) => [entry.partition, Number(entry.high)]),
-  );
-  const messages: KafkaMessage[] = [];
-  if (pending.size === 0) return messages;
-  const consumer = testKafka.kafka.consumer({
-    groupId: `${testKafka.config.topicPrefix}.raw.${Math.random().toString(16).slice(2)}`,
-    maxWaitTimeInMs: 100,
-  });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve, reject) => {
-    consumer
-      .run({
-        eachBatch: async ({ batch }) => {
-          messages.push(...batch.messages);
-          const end = pending.get(batch.partition);
-          if (end !== undefined && Number(batch.lastOffset()) + 1 >= end) {
-            pending.delete(batch.partition);
-          }
-          if (pending.size === 0) resolve();
-        },
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
-  // One key's revisions share a partition, so they are in offset order here.
-  return messages;
-}
-
-/** An in-memory logger that also keeps the raw JSON lines (duplicate keys included). */
-export function createRawMemoryLogger(): {
-  logger: Logger;
-  raw: () => string[];
-  lines: () => Array<Record<string, unknown>>;
-} {
-  const chunks: string[] = [];
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  });
-  const logger = createLogger({ service: 'poller', level: 'trace', destination });
-  const raw = () => chunks.join('').split('\n').filter(Boolean);
-  return {
-    logger,
-    raw,
-    lines: () => raw().map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
-}

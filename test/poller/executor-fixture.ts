@@ -1,7 +1,10 @@
+import type { KafkaMessage } from 'kafkajs';
+import { Writable } from 'node:stream';
 import type { AdminApiHandle } from '../../services/admin-api/admin-api';
 import { startAdminApi } from '../../services/admin-api/admin-api';
 import { hashApiKey } from '../../services/admin-api/auth';
-import type { Logger } from '../../services/common/logger';
+import { createLogger, type Logger } from '../../services/common/logger';
+import type { TopicName } from '../../services/common/topics';
 import { startSimulator } from '../../services/oem-simulator/simulator';
 import type { SimAccount, SimulatorHandle } from '../../services/oem-simulator/types';
 import type { Oem } from '../../services/poller/config';
@@ -10,9 +13,23 @@ import { adminConfig, http, type HttpResult } from '../admin-api/support';
 import { waitFor, type TestKafka } from '../support/kafka';
 import { pollerConfig } from './support';
 
-export const FIXTURE_API_KEY = 'poller-commands-key-0123456789';
+/** The API key of a workspace (one per workspace of the simulated accounts). */
+export function fixtureApiKey(workspaceId: string): string {
+  return `poller-commands-key-${workspaceId}`;
+}
 /** The key the admin API encrypts connections with (CREDENTIALS_ENCRYPTION_KEY), as hex. */
 export const FIXTURE_ENCRYPTION_KEY_HEX = '07'.repeat(32);
+
+export const COMMAND_TOPICS: TopicName[] = [
+  'customers.v1',
+  'sites.v1',
+  'enrollments.v1',
+  'commands.v1',
+  'connections.v1',
+  'events.v1',
+  'destinations.v1',
+  'device-state.v1',
+];
 
 export interface ExecutorFixture {
   sim: SimulatorHandle;
@@ -21,6 +38,7 @@ export interface ExecutorFixture {
   connectionIds: Map<string, string>;
   /** One device id per OEM (the first site of its first account). */
   devices: Record<Oem, string>;
+  /** The first account's workspace; `post`/`get` use its key unless told otherwise. */
   workspaceId: string;
   /** Starts a poller replica with the fixture's config (key included unless overridden). */
   startPoller(
@@ -29,8 +47,8 @@ export interface ExecutorFixture {
   ): Promise<PollerHandle>;
   /** The API knows `deviceId` (a poller wrote its state), so commands to it are PENDING. */
   waitForDevice(deviceId: string): Promise<void>;
-  post(url: string, payload?: unknown): Promise<HttpResult>;
-  get(url: string): Promise<HttpResult>;
+  post(url: string, payload?: unknown, workspaceId?: string): Promise<HttpResult>;
+  get(url: string, workspaceId?: string): Promise<HttpResult>;
   stop(): Promise<void>;
 }
 
@@ -47,25 +65,33 @@ export async function startExecutorFixture(
   const sim = await startSimulator({ port: 0, seed: 11, fleet });
   const accounts = sim.accounts();
   const workspaceId = accounts[0]!.workspaceId;
-  if (accounts.some((account) => account.workspaceId !== workspaceId)) {
-    throw new Error('fixture expects one workspace across the simulated accounts');
-  }
+  const workspaces = [...new Set(accounts.map((account) => account.workspaceId))];
 
-  const api = await startAdminApi({
-    config: adminConfig(testKafka, {
-      apiKeys: [{ workspaceId, sha256: hashApiKey(FIXTURE_API_KEY) }],
-      credentialsKey: { id: 'k1', key: Buffer.from(FIXTURE_ENCRYPTION_KEY_HEX, 'hex') },
-    }),
-    logger,
-  });
-  const headers = { authorization: `Bearer ${FIXTURE_API_KEY}` };
-  const post = (url: string, payload?: unknown) =>
-    http(api.url, { method: 'POST', url, payload, headers });
-  const get = (url: string) => http(api.url, { method: 'GET', url, headers });
+  let api: AdminApiHandle;
+  try {
+    api = await startAdminApi({
+      config: adminConfig(testKafka, {
+        apiKeys: workspaces.map((ws) => ({
+          workspaceId: ws,
+          sha256: hashApiKey(fixtureApiKey(ws)),
+        })),
+        credentialsKey: { id: 'k1', key: Buffer.from(FIXTURE_ENCRYPTION_KEY_HEX, 'hex') },
+      }),
+      logger,
+    });
+  } catch (err) {
+    await sim.stop();
+    throw err;
+  }
+  const headers = (ws: string) => ({ authorization: `Bearer ${fixtureApiKey(ws)}` });
+  const post = (url: string, payload?: unknown, ws = workspaceId) =>
+    http(api.url, { method: 'POST', url, payload, headers: headers(ws) });
+  const get = (url: string, ws = workspaceId) =>
+    http(api.url, { method: 'GET', url, headers: headers(ws) });
 
   const connectionIds = new Map<string, string>();
   for (const account of accounts) {
-    const res = await post('/connections', connectionBody(account));
+    const res = await post('/connections', connectionBody(account), account.workspaceId);
     if (res.statusCode !== 201) throw new Error(`POST /connections: ${res.statusCode} ${res.body}`);
     connectionIds.set(account.accountId, res.json().id as string);
   }
@@ -128,4 +154,61 @@ export function connectionBody(account: SimAccount) {
 function deviceOf(accounts: SimAccount[], oem: Oem): string {
   const account = accounts.find((candidate) => candidate.oem === oem);
   return account ? `${oem}:${account.siteIds[0]}` : '';
+}
+
+/** Every message of `topic` as stored (no decoding, no decryption), in a group of its own. */
+export async function readRawTopic(testKafka: TestKafka, topic: string): Promise<KafkaMessage[]> {
+  const offsets = await testKafka.admin.fetchTopicOffsets(topic);
+  const pending = new Map(
+    offsets
+      .filter((entry) => Number(entry.high) > Number(entry.low))
+      .map((entry) => [entry.partition, Number(entry.high)]),
+  );
+  const messages: KafkaMessage[] = [];
+  if (pending.size === 0) return messages;
+  const consumer = testKafka.kafka.consumer({
+    groupId: `${testKafka.config.topicPrefix}.raw.${Math.random().toString(16).slice(2)}`,
+    maxWaitTimeInMs: 100,
+  });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        eachBatch: async ({ batch }) => {
+          messages.push(...batch.messages);
+          const end = pending.get(batch.partition);
+          if (end !== undefined && Number(batch.lastOffset()) + 1 >= end) {
+            pending.delete(batch.partition);
+          }
+          if (pending.size === 0) resolve();
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  // One key's revisions share a partition, so they are in offset order here.
+  return messages;
+}
+
+/** An in-memory logger that also keeps the raw JSON lines (duplicate keys included). */
+export function createRawMemoryLogger(): {
+  logger: Logger;
+  raw: () => string[];
+  lines: () => Array<Record<string, unknown>>;
+} {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  });
+  const logger = createLogger({ service: 'poller', level: 'trace', destination });
+  const raw = () => chunks.join('').split('\n').filter(Boolean);
+  return {
+    logger,
+    raw,
+    lines: () => raw().map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
 }
