@@ -8,7 +8,7 @@ import type { PendingRecord } from './transactional-writer';
 
 /**
  * Device commands. The API only validates and records them (PENDING on commands.v1, keyed by
- * connection id); the poller owning the connection runs them (command-executor.ts). A device
+ * connection id); the poller owning the connection runs them (services/poller/command-executor.ts). A device
  * the API does not know in the caller's workspace gets its command FAILED at once, with its
  * command.failed event: a command never just disappears.
  */
