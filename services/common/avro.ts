@@ -21,10 +21,25 @@ export interface AvroSerde {
   register(topic: string, schema: SchemaName): Promise<number>;
 }
 
-export function createAvroSerde(config: Pick<ConnectivityConfig, 'registry'>): AvroSerde {
+export interface AvroSerdeOptions {
+  /** Per registry request; the client library sets none, so a hung registry would hang us. */
+  requestTimeoutMs?: number;
+  /** Tries of an unanswered registration (idempotent) before GP_REGISTRY_UNAVAILABLE. */
+  registerAttempts?: number;
+}
+
+export function createAvroSerde(
+  config: Pick<ConnectivityConfig, 'registry'>,
+  options: AvroSerdeOptions = {},
+): AvroSerde {
+  const { requestTimeoutMs = 10_000, registerAttempts = 3 } = options;
   const { url, username, password } = config.registry;
   const auth = username && password ? { username, password } : undefined;
-  const registry = new SchemaRegistry({ host: url, auth });
+  const registry = new SchemaRegistry({
+    host: url,
+    auth,
+    middlewares: [requestTimeout(requestTimeoutMs)],
+  } as ConstructorParameters<typeof SchemaRegistry>[0]);
   const idsBySubject = new Map<string, Promise<number>>();
 
   async function register(topic: string, schema: SchemaName): Promise<number> {
@@ -32,7 +47,7 @@ export function createAvroSerde(config: Pick<ConnectivityConfig, 'registry'>): A
     const cacheKey = `${subject}\u0000${schema}`;
     let id = idsBySubject.get(cacheKey);
     if (!id) {
-      id = registerSubject(registry, subject, schema);
+      id = registerSubject(registry, subject, schema, registerAttempts);
       idsBySubject.set(cacheKey, id);
       // A failed registration must not stick: the next encode tries again.
       id.catch(() => idsBySubject.delete(cacheKey));
@@ -79,26 +94,41 @@ async function registerSubject(
   registry: SchemaRegistry,
   subject: string,
   schema: SchemaName,
+  attempts: number,
 ): Promise<number> {
   const body = readSchemaFile(schema);
-  try {
-    const { id } = await registry.register({ type: SchemaType.AVRO, schema: body }, {
-      subject,
-      compatibility: 'BACKWARD',
-    } as Parameters<SchemaRegistry['register']>[1]);
-    return id;
-  } catch (err) {
-    if (isRegistryUnreachable(err)) {
-      throw new GridpulseError(CommonErrorCode.registryUnavailable, 'schema registry unreachable', {
-        cause: err,
-        retriable: true,
-        context: { subject },
-      });
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const { id } = await registry.register({ type: SchemaType.AVRO, schema: body }, {
+        subject,
+        compatibility: 'BACKWARD',
+      } as Parameters<SchemaRegistry['register']>[1]);
+      return id;
+    } catch (err) {
+      if (!isRegistryUnreachable(err)) {
+        throw new GridpulseError(
+          CommonErrorCode.schemaRejected,
+          'schema registry rejected schema',
+          {
+            cause: err,
+            context: { subject, schema, status: statusOf(err) },
+          },
+        );
+      }
+      // Registering the same schema again is harmless, and a lost answer is seen under load.
+      if (attempt >= attempts) {
+        throw new GridpulseError(
+          CommonErrorCode.registryUnavailable,
+          'schema registry unreachable',
+          {
+            cause: err,
+            retriable: true,
+            context: { subject, attempts },
+          },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
     }
-    throw new GridpulseError(CommonErrorCode.schemaRejected, 'schema registry rejected schema', {
-      cause: err,
-      context: { subject, schema, status: statusOf(err) },
-    });
   }
 }
 
@@ -110,8 +140,25 @@ function statusOf(err: unknown): number | undefined {
   return undefined;
 }
 
+/** A mappersmith middleware: the registry client sets no timeout of its own. */
+function requestTimeout(ms: number) {
+  return () => ({
+    prepareRequest: (next: () => Promise<{ enhance(extras: { timeout: number }): unknown }>) =>
+      next().then((request) => request.enhance({ timeout: ms })),
+  });
+}
+
+/**
+ * The registry client reports a connection failure or a timeout as a ResponseError with status
+ * 400 and the socket error in its message, the same status as a real 400 from the registry.
+ */
+const CLIENT_SIDE_FAILURE =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN|Timeout \(\d+ms\)/;
+
 function isRegistryUnreachable(err: unknown): boolean {
   const status = statusOf(err);
+  const message = err instanceof Error ? err.message : '';
+  if (CLIENT_SIDE_FAILURE.test(message)) return true;
   if (status !== undefined) return status >= 500;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT'].includes(code);

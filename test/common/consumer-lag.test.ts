@@ -18,11 +18,12 @@ describe('consumer lag', () => {
     groupId = `${testKafka.config.topicPrefix}.lag-probe`;
 
     // 5 records on partition 0, 3 on partition 1, none on partition 2.
-    const producer = testKafka.kafka.producer();
+    // Idempotent: a retried send on a loaded machine must not add records the counts rely on.
+    const producer = testKafka.kafka.producer({ idempotent: true });
     await producer.connect();
     const messages = (partition: number, count: number) =>
       Array.from({ length: count }, (_, i) => ({ partition, value: `r${i}` }));
-    await producer.send({ topic, messages: [...messages(0, 5), ...messages(1, 3)] });
+    await producer.send({ topic, acks: -1, messages: [...messages(0, 5), ...messages(1, 3)] });
     await producer.disconnect();
 
     // The group has read 2 records of partition 0 and never committed on 1 or 2.

@@ -64,7 +64,7 @@ export async function produceSamples(
   samples: DeviceSample[],
 ): Promise<void> {
   const topic = testKafka.topics['device-state.v1'];
-  const producer = testKafka.kafka.producer();
+  const producer = testKafka.kafka.producer({ idempotent: true });
   await producer.connect();
   try {
     const messages = await Promise.all(
