@@ -5,10 +5,12 @@ import { request } from 'undici';
 import { createAvroSerde } from '../common/avro';
 import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../common/config';
 import { createKafka } from '../common/kafka';
+import { parseCredentialsKey } from '../common/credentials-crypto';
 import { createLogger } from '../common/logger';
 import { resolveTopics } from '../common/topics';
 import { createDestinationManager } from '../dispatcher/destinations';
 import { FAULT_KINDS } from '../oem-simulator/types';
+import { POLLER_DEFAULTS } from '../poller/config';
 import { createConnectionWriter } from '../poller/connection-store';
 import { fetchSimulatorConnections } from '../poller/connection-registration';
 import { createServiceProcess, type ServiceProcess } from './service-process';
@@ -123,7 +125,11 @@ export async function startLocalPipeline(
         `oem-simulator: ${options.fleet.tesla} Tesla sites, ${options.fleet.enphase} Enphase systems on ${simulatorUrl}`,
       );
 
-      const connections = await registerSimulatorConnections(options.env, simulatorUrl);
+      const connections = await registerSimulatorConnections(
+        options.env,
+        simulatorUrl,
+        credentialsKey,
+      );
       workspaces = [...new Set(connections.map((connection) => connection.workspaceId))];
       onStep(`connections: ${connections.length} registered on connections.v1`);
     }
@@ -206,7 +212,12 @@ export function defaultLogDir(): string {
   return path.join(home, 'run/pipeline/logs');
 }
 
-async function registerSimulatorConnections(env: NodeJS.ProcessEnv, simulatorUrl: string) {
+/** Written encrypted under the pipeline's key, as the admin API writes them. */
+async function registerSimulatorConnections(
+  env: NodeJS.ProcessEnv,
+  simulatorUrl: string,
+  credentialsKey: string,
+) {
   const config = toConnectivityConfig(parseEnv(baseEnvSchema, env), 'cli');
   const kafka = createKafka(config, createLogger({ service: 'cli', level: 'error' }));
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -216,6 +227,10 @@ async function registerSimulatorConnections(env: NodeJS.ProcessEnv, simulatorUrl
       producer,
       serde: createAvroSerde(config),
       topic: resolveTopics(config.topicPrefix)['connections.v1'],
+      credentialsKey: {
+        id: POLLER_DEFAULTS.CREDENTIALS_ENCRYPTION_KEY_ID,
+        key: parseCredentialsKey(credentialsKey)!,
+      },
     });
     const connections = await fetchSimulatorConnections(simulatorUrl);
     for (const connection of connections) await writer.put(connection);

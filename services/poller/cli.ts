@@ -4,6 +4,7 @@ import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../common/config'
 import { createKafka } from '../common/kafka';
 import { createLogger } from '../common/logger';
 import { resolveTopics } from '../common/topics';
+import { pollerEnvSchema } from './config';
 import { describeConnection, type Connection } from './connection';
 import {
   connectionFromFlags,
@@ -78,7 +79,12 @@ async function withStore<T>(
     read: () => Promise<Map<string, Connection>>;
   }) => Promise<T>,
 ): Promise<T> {
-  const config = toConnectivityConfig(parseEnv(baseEnvSchema), 'cli');
+  const env = parseEnv(connectionsEnvSchema);
+  const config = toConnectivityConfig(env, 'cli');
+  // With the key the services use, written encrypted (as the admin API writes) and readable.
+  const credentialsKey = env.CREDENTIALS_ENCRYPTION_KEY
+    ? { id: env.CREDENTIALS_ENCRYPTION_KEY_ID, key: env.CREDENTIALS_ENCRYPTION_KEY }
+    : undefined;
   const logger = createLogger({ service: 'cli', level: 'error' });
   const kafka = createKafka(config, logger);
   const serde = createAvroSerde(config);
@@ -87,13 +93,18 @@ async function withStore<T>(
   await producer.connect();
   try {
     return await work({
-      writer: createConnectionWriter({ producer, serde, topic }),
-      read: () => readAllConnections({ kafka, serde, topic }),
+      writer: createConnectionWriter({ producer, serde, topic, credentialsKey }),
+      read: () => readAllConnections({ kafka, serde, topic, credentialsKey }),
     });
   } finally {
     await producer.disconnect();
   }
 }
+
+const connectionsEnvSchema = baseEnvSchema.extend(
+  pollerEnvSchema.pick({ CREDENTIALS_ENCRYPTION_KEY: true, CREDENTIALS_ENCRYPTION_KEY_ID: true })
+    .shape,
+);
 
 function requireFlags(flags: Partial<ConnectionFlags>): ConnectionFlags {
   const required = ['oem', 'workspace', 'organization', 'customer', 'site'] as const;

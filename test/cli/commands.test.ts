@@ -1,0 +1,157 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createAvroSerde } from '../../services/common/avro';
+import { readAllConnections } from '../../services/poller/connection-store';
+import { setUpTestKafka, type TestKafka } from '../support/kafka';
+
+const run = promisify(execFile);
+const BIN = path.join(__dirname, '../../bin/gridpulse.js');
+
+/** Runs `gridpulse …` as a user would; resolves with its exit code and output, never throws. */
+async function gridpulse(args: string[], env: NodeJS.ProcessEnv = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      timeout: 90_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failed = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+describe('gridpulse command line', () => {
+  it.each([
+    [['start', '--tesla', '-5'], /--tesla/],
+    [['start', '--faults', '2'], /--faults/],
+    [['start', '--no-such-option'], /unknown option/],
+    [['no-such-command'], /unknown command/],
+  ])('refuses %j with one clear line and a non-zero exit', async (args, message) => {
+    const result = await gridpulse(args);
+    const lines = result.stderr.trim().split('\n');
+
+    expect(result.code).not.toBe(0);
+    expect(lines[0]).toMatch(message);
+    // At most a pointer to --help after it; never a stack trace.
+    expect(lines.length).toBeLessThanOrEqual(2);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('prints help for every command', async () => {
+    const result = await gridpulse(['--help']);
+
+    expect(result.code).toBe(0);
+    for (const command of [
+      'start',
+      'stack',
+      'topics',
+      'connections',
+      'destinations',
+      'simulator',
+    ]) {
+      expect(result.stdout).toContain(command);
+    }
+  });
+
+  describe('connections, against Kafka', () => {
+    let testKafka: TestKafka;
+    let env: NodeJS.ProcessEnv;
+    const key = randomBytes(32);
+
+    beforeAll(async () => {
+      testKafka = await setUpTestKafka({ only: ['connections.v1'], partitions: 2 });
+      env = {
+        KAFKA_BROKERS: testKafka.config.kafka.brokers.join(','),
+        SCHEMA_REGISTRY_URL: testKafka.config.registry.url,
+        GRIDPULSE_TOPIC_PREFIX: testKafka.config.topicPrefix,
+        CREDENTIALS_ENCRYPTION_KEY: key.toString('base64'),
+        LOG_LEVEL: 'error',
+      };
+    });
+
+    afterAll(async () => {
+      await testKafka.close();
+    });
+
+    it('stores credentials encrypted under the configured key and never prints them', async () => {
+      const refreshToken = `rt-${randomBytes(8).toString('hex')}`;
+      const added = await gridpulse(
+        [
+          'connections',
+          'add',
+          '--oem',
+          'tesla',
+          '--id',
+          'conn-cli-1',
+          '--workspace',
+          'ws-1',
+          '--organization',
+          'org-1',
+          '--customer',
+          'cu-1',
+          '--site',
+          'si-1',
+          '--client-id',
+          'client-1',
+          '--refresh-token',
+          refreshToken,
+        ],
+        env,
+      );
+      expect(added).toMatchObject({ code: 0 });
+      expect(added.stdout).toContain('registered conn-cli-1 (tesla)');
+
+      // The raw record: encrypted format, and the token's bytes appear nowhere in it.
+      const raw = await readRawConnections(testKafka);
+      expect(raw).toHaveLength(1);
+      expect(raw[0]!.credentialsFormat).toBe('aes-256-gcm:k1');
+      expect(raw[0]!.credentials.includes(Buffer.from(refreshToken))).toBe(false);
+
+      // Readable with the key: the poller's own reader gets the token back.
+      const connections = await readAllConnections({
+        kafka: testKafka.kafka,
+        serde: createAvroSerde(testKafka.config),
+        topic: testKafka.topics['connections.v1'],
+        credentialsKey: { id: 'k1', key },
+      });
+      expect(connections.get('conn-cli-1')?.credentials.refreshToken).toBe(refreshToken);
+
+      const listed = await gridpulse(['connections', 'list'], env);
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).toMatch(/conn-cli-1\s+tesla/);
+      expect(listed.stdout).toContain('refreshToken');
+      expect(listed.stdout).not.toContain(refreshToken);
+    });
+
+    it('refuses an add with required fields missing, naming them', async () => {
+      const result = await gridpulse(['connections', 'add', '--oem', 'tesla'], env);
+
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/workspace/);
+    });
+  });
+});
+
+async function readRawConnections(testKafka: TestKafka) {
+  const serde = createAvroSerde(testKafka.config);
+  const consumer = testKafka.kafka.consumer({
+    groupId: `${testKafka.config.topicPrefix}.raw-${randomBytes(4).toString('hex')}`,
+  });
+  const records: Array<{ credentialsFormat: string; credentials: Buffer }> = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic: testKafka.topics['connections.v1'], fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (message.value) records.push(await serde.decode(message.value));
+    },
+  });
+  const deadline = Date.now() + 30_000;
+  while (records.length === 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await consumer.disconnect();
+  return records;
+}
