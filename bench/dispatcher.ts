@@ -2,7 +2,10 @@
  * Dispatcher throughput and latency against local receivers, beside the ceiling of plain
  * signed undici POSTs to the same receivers. Needs the local stack (Kafka + registry).
  *
- *   npx tsx bench/dispatcher.ts [events=4000]
+ *   npx tsx bench/dispatcher.ts [events=4000] [--receivers 1,10] [--rate <events/s>] [--no-ceiling]
+ *
+ * Without --rate the events are produced in one burst (throughput; latency then includes the
+ * backlog). With --rate they are produced at that pace (latency at a steady load).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -24,7 +27,10 @@ import {
   signWebhook,
 } from '../services/dispatcher/webhook-signer';
 
-const EVENTS = Number(process.argv[2] ?? 4000);
+const EVENTS = /^\d+$/.test(process.argv[2] ?? '') ? Number(process.argv[2]) : 4000;
+const RECEIVER_COUNTS = (argValue('--receivers') ?? '1,10').split(',').map(Number);
+const RATE = argValue('--rate') === undefined ? undefined : Number(argValue('--rate'));
+const WITH_CEILING = !process.argv.includes('--no-ceiling');
 const CONCURRENCY_PER_RECEIVER = 32;
 
 interface Receiver {
@@ -36,15 +42,18 @@ interface Receiver {
 
 async function main(): Promise<void> {
   const rows: string[] = [];
-  for (const receiverCount of [1, 10]) {
+  for (const receiverCount of RECEIVER_COUNTS) {
     const receivers = await Promise.all(
       Array.from({ length: receiverCount }, () => startReceiver()),
     );
     const totalDeliveries = receiverCount === 1 ? EVENTS : Math.round(EVENTS / 2) * receiverCount;
-    const ceiling = await measureCeiling(receivers, totalDeliveries);
+    if (WITH_CEILING) {
+      const ceiling = await measureCeiling(receivers, totalDeliveries);
+      rows.push(row(`undici ceiling, ${receiverCount} receiver(s)`, ceiling));
+    }
     const dispatched = await measureDispatcher(receivers, totalDeliveries / receiverCount);
-    rows.push(row(`undici ceiling, ${receiverCount} receiver(s)`, ceiling));
-    rows.push(row(`dispatcher, ${receiverCount} receiver(s)`, dispatched));
+    const pace = RATE === undefined ? 'burst' : `${RATE}/s`;
+    rows.push(row(`dispatcher, ${receiverCount} receiver(s), ${pace}`, dispatched));
     await Promise.all(receivers.map((receiver) => receiver.close()));
   }
   process.stdout.write(
@@ -137,8 +146,10 @@ async function measureDispatcher(receivers: Receiver[], events: number): Promise
   const baseline = receivers.map((receiver) => receiver.count());
   const started = performance.now();
   const producedAt = new Map<string, number>();
-  for (let i = 0; i < records.length; i += 500) {
-    const slice = records.slice(i, i + 500);
+  // A burst in 500-record requests, or RATE events a second in 50 ms slices.
+  const chunk = RATE === undefined ? 500 : Math.max(1, Math.round(RATE / 20));
+  for (let i = 0; i < records.length; i += chunk) {
+    const slice = records.slice(i, i + chunk);
     const now = Date.now();
     for (const event of slice) producedAt.set(event.key, now);
     await producer.send({
@@ -146,6 +157,10 @@ async function measureDispatcher(receivers: Receiver[], events: number): Promise
       acks: -1,
       messages: slice.map((event, j) => ({ key: event.deviceId, value: values[i + j]! })),
     });
+    if (RATE !== undefined) {
+      const dueMs = ((i + chunk) / RATE) * 1000;
+      await sleep(Math.max(0, dueMs - (performance.now() - started)));
+    }
   }
   const expected = events * receivers.length;
   const delivered = () =>
@@ -158,6 +173,27 @@ async function measureDispatcher(receivers: Receiver[], events: number): Promise
       .filter(([key]) => producedAt.has(key))
       .map(([key, at]) => at - producedAt.get(key)!),
   );
+  if (process.argv.includes('--metrics')) {
+    const bySecond = new Map<number, number[]>();
+    for (const receiver of receivers)
+      for (const [key, at] of receiver.arrivals) {
+        const sent = producedAt.get(key);
+        if (sent === undefined) continue;
+        const second = Math.floor((sent - started - performance.timeOrigin) / 1000);
+        bySecond.set(second, [...(bySecond.get(second) ?? []), at - sent]);
+      }
+    for (const [second, values] of [...bySecond].sort((a, b) => a[0] - b[0]))
+      process.stdout.write(`second ${second}: n=${values.length} max=${Math.max(...values)}\n`);
+    const text = await dispatcher.registry.metrics();
+    const wanted =
+      /^gridpulse_dispatcher_(deliveries_total|attempts_total|attempt_duration_seconds_(sum|count|bucket)|events_total)/;
+    process.stdout.write(
+      `${text
+        .split('\n')
+        .filter((line) => wanted.test(line))
+        .join('\n')}\n`,
+    );
+  }
   await producer.disconnect();
   await dispatcher.stop();
   for (const topic of Object.values(topics))
@@ -178,6 +214,7 @@ function makeEvent() {
 async function startReceiver(): Promise<Receiver> {
   const arrivals = new Map<string, number>();
   let count = 0;
+  let connections = 0;
   const server: Server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -187,6 +224,9 @@ async function startReceiver(): Promise<Receiver> {
     });
   });
   server.keepAliveTimeout = 30_000;
+  server.on('connection', () => {
+    connections += 1;
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
@@ -194,6 +234,8 @@ async function startReceiver(): Promise<Receiver> {
     count: () => count,
     close: () =>
       new Promise((resolve) => {
+        if (process.argv.includes('--metrics'))
+          process.stdout.write(`receiver connections: ${connections}\n`);
         server.close(() => resolve());
         server.closeAllConnections();
       }),
@@ -211,6 +253,11 @@ function row(name: string, result: Result): string {
       .padStart(8)} ` +
     `${pct(0.5).toFixed(1).padStart(8)} ${pct(0.99).toFixed(1).padStart(8)}`
   );
+}
+
+function argValue(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at < 0 ? undefined : process.argv[at + 1];
 }
 
 function sleep(ms: number): Promise<void> {

@@ -14,8 +14,8 @@ export function createBatchingProducer(
   producer: Producer,
   options: { lingerMs?: number; maxBatch?: number } = {},
 ): BatchingProducer {
-  const lingerMs = options.lingerMs ?? 2;
-  const maxBatch = options.maxBatch ?? 500;
+  const lingerMs = options.lingerMs ?? 10;
+  const maxBatch = options.maxBatch ?? 1000;
   let queue: Array<{ topic: string; message: Message; settle: Settle }> = [];
   let timer: NodeJS.Timeout | undefined;
   const inFlight = new Set<Promise<void>>();

@@ -32,8 +32,11 @@ export interface DeliveryJob {
 /**
  * Runs deliveries with bounded concurrency per destination. `submit` settles once the job is
  * finished: delivered, or durably written (acks=all) to a retry tier or the dead topic. It
- * never waits on a busy destination: past its in-flight limit a job waits in a short queue,
- * and past that (or after waiting too long) it goes to the retry path without using an attempt.
+ * never waits on a slow destination: past its in-flight limit a job waits in a queue only if
+ * the destination's observed pace (and rate limit) should start it within `maxQueueWaitMs`;
+ * otherwise, or when the destination stops making progress, the job goes to the retry path
+ * without using an attempt. A busy but healthy destination is deferred at its own pace (the
+ * job comes back about when the queue ahead of it has drained); a stalled one backs off.
  */
 export interface DeliveryScheduler {
   submit(job: DeliveryJob): Promise<void>;
@@ -45,6 +48,14 @@ const SUCCESS_RECORD_INTERVAL_MS = 60 * 60 * 1000;
 const PUMP_INTERVAL_MS = 25;
 const DEFER_BASE_MS = 1_000;
 const DEFER_MAX_MS = 60_000;
+/** What a destination's attempts are assumed to take before any has finished. */
+const INITIAL_ATTEMPT_MS = 100;
+/** Weight of the newest attempt in the moving average of attempt durations. */
+const DURATION_EWMA_WEIGHT = 0.1;
+/** A destination whose attempts take under this share of the queue wait is fast. */
+const FAST_SHARE_OF_QUEUE_WAIT = 0.25;
+/** Shortest hand-off delay for a busy destination: under it the round trip is not worth it. */
+const BUSY_DEFER_MIN_MS = 250;
 
 export function createDeliveryScheduler(deps: {
   config: DispatcherConfig;
@@ -76,7 +87,16 @@ export function createDeliveryScheduler(deps: {
   function stateOf(id: string): DestinationState {
     let state = states.get(id);
     if (!state) {
-      state = { inFlight: 0, queue: [], tokens: 1, refilledAt: now() };
+      const at = now();
+      state = {
+        inFlight: 0,
+        queue: [],
+        tokens: 1,
+        refilledAt: at,
+        attemptMs: INITIAL_ATTEMPT_MS,
+        progressAt: at,
+        deferUntil: 0,
+      };
       states.set(id, state);
     }
     return state;
@@ -98,7 +118,14 @@ export function createDeliveryScheduler(deps: {
     if (!draining && state.queue.length === 0 && canStart(state, destination)) {
       return start(state, destination, job);
     }
-    if (!draining && state.queue.length < config.maxQueuedPerDestination) {
+    const position = state.queue.length + 1;
+    if (
+      !draining &&
+      position <= config.maxQueuedPerDestination &&
+      (position <= 1 ||
+        isFast(state, destination) ||
+        expectedWaitMs(state, destination, position) <= config.maxQueueWaitMs)
+    ) {
       return new Promise((resolve, reject) => {
         state.queue.push({ job, queuedAt: now(), resolve, reject });
       });
@@ -106,12 +133,52 @@ export function createDeliveryScheduler(deps: {
     return defer(job, state, destination);
   }
 
+  /** When a job at `position` in the queue should start, at the destination's observed pace. */
+  function expectedWaitMs(state: DestinationState, destination: Destination, position: number) {
+    const perSecond = servicePerSecond(state, destination);
+    return (position / perSecond) * 1000;
+  }
+
+  /** Attempts a second the destination takes: its in-flight limit over attempt time, capped. */
+  function servicePerSecond(state: DestinationState, destination: Destination): number {
+    const byConcurrency = (config.maxInFlightPerDestination * 1000) / Math.max(1, state.attemptMs);
+    const rate = destination.rateLimitPerSecond;
+    return rate === null ? byConcurrency : Math.min(rate, byConcurrency);
+  }
+
+  /**
+   * Answers well within the queue wait, unthrottled, and not stalled. Such a
+   * destination's burst waits in memory (bounded by maxQueuedPerDestination and the pending
+   * bound): a hand-off through a retry tier costs far more than the wait and isolates nothing,
+   * since the destination is only busy, not slow.
+   */
+  function isFast(state: DestinationState, destination: Destination): boolean {
+    const fastMs = config.maxQueueWaitMs * FAST_SHARE_OF_QUEUE_WAIT;
+    const rate = destination.rateLimitPerSecond;
+    if (
+      rate !== null &&
+      rate < servicePerSecond(state, { ...destination, rateLimitPerSecond: null })
+    )
+      return false;
+    if (state.attemptMs > fastMs) return false;
+    // Stalled is judged over the whole queue wait, as pump does: a shorter window took the
+    // dispatcher's own pauses (decoding a large fetch, GC on a loaded machine) for a hanging
+    // destination and sent half of a healthy burst through the retry tier.
+    return state.inFlight === 0 || !isStalled(state, state.progressAt);
+  }
+
+  /** Attempts are under way but none finished for the queue wait: hanging or very slow. */
+  function isStalled(state: DestinationState, since: number): boolean {
+    return now() - Math.max(since, state.progressAt) > config.maxQueueWaitMs;
+  }
+
   function pump(id: string, state: DestinationState): void {
     const destination = store.get(id);
     while (state.queue.length > 0) {
       const head = state.queue[0]!;
-      const waitedTooLong = now() - head.queuedAt > config.maxQueueWaitMs;
-      if (!destination || draining || waitedTooLong) {
+      // Measured from the last progress, not from queueing: a burst to a healthy destination
+      // waits its turn, while one whose attempts hang is handed on.
+      if (!destination || draining || isStalled(state, head.queuedAt)) {
         state.queue.shift();
         const settled = destination ? defer(head.job, state, destination) : submit(head.job);
         settled.then(head.resolve, head.reject);
@@ -142,11 +209,18 @@ export function createDeliveryScheduler(deps: {
     const gauge = metrics.inFlightFor(destination.id);
     state.inFlight += 1;
     gauge.inc();
-    const attempt = client.send(destination, job.event.key, job.body).finally(() => {
-      state.inFlight -= 1;
-      gauge.dec();
-      pump(destination.id, state);
-    });
+    const attempt = client
+      .send(destination, job.event.key, job.body)
+      .then((result) => {
+        state.attemptMs += (result.durationMs - state.attemptMs) * DURATION_EWMA_WEIGHT;
+        return result;
+      })
+      .finally(() => {
+        state.inFlight -= 1;
+        gauge.dec();
+        state.progressAt = now();
+        pump(destination.id, state);
+      });
     const settled = attempt.then((result) => settle(destination, job, result));
     running.add(settled);
     void settled.catch(() => undefined).finally(() => running.delete(settled));
@@ -221,16 +295,26 @@ export function createDeliveryScheduler(deps: {
   }
 
   function defer(job: DeliveryJob, state: DestinationState, destination: Destination) {
+    const at = now();
     const rate = destination.rateLimitPerSecond;
-    const backoffMs = Math.min(DEFER_MAX_MS, DEFER_BASE_MS * 2 ** job.deferrals);
-    const rateWaitMs = rate === null ? 0 : ((state.queue.length + 1) / rate) * 1000;
-    const delayMs = Math.round(Math.max(backoffMs, rateWaitMs) * (0.8 + 0.4 * Math.random()));
-    metrics.deliveries.inc({ outcome: 'deferred' });
     const reason =
       rate !== null && state.inFlight < config.maxInFlightPerDestination
         ? 'rate-limited'
         : 'overflow';
-    return hand({ ...job, deferrals: job.deferrals + 1 }, now() + delayMs, reason);
+    metrics.deliveries.inc({ outcome: 'deferred' });
+    const deferred = { ...job, deferrals: job.deferrals + 1 };
+
+    if (draining || (state.inFlight > 0 && isStalled(state, at))) {
+      const backoffMs = Math.min(DEFER_MAX_MS, DEFER_BASE_MS * 2 ** job.deferrals);
+      return hand(deferred, at + Math.round(backoffMs * (0.8 + 0.4 * Math.random())), reason);
+    }
+    // Busy, not stalled: a slot in a virtual queue behind the real one, one service interval
+    // after the previous deferral, so deferred jobs return spread at the pace they can start.
+    const perSecond = servicePerSecond(state, destination);
+    const queueClearsAt = at + expectedWaitMs(state, destination, state.queue.length + 1);
+    const dueAt = Math.max(queueClearsAt, state.deferUntil, at + BUSY_DEFER_MIN_MS);
+    state.deferUntil = dueAt + 1000 / perSecond;
+    return hand(deferred, Math.round(dueAt), reason);
   }
 
   async function hand(job: DeliveryJob, dueAt: number, reason: string): Promise<void> {
@@ -327,6 +411,12 @@ interface DestinationState {
   }>;
   tokens: number;
   refilledAt: number;
+  /** Moving average of attempt durations: the destination's observed pace. */
+  attemptMs: number;
+  /** When an attempt last finished (or the state was created). */
+  progressAt: number;
+  /** The due time the next busy deferral goes after. */
+  deferUntil: number;
 }
 
 function toRecord(job: DeliveryJob, reason: string, at: number): Omit<DeliveryRecord, 'dueAt'> {
