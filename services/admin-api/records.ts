@@ -1,4 +1,5 @@
 /** Records on customers.v1, sites.v1, enrollments.v1 and commands.v1 (schemas/*.avsc). */
+import type { Address } from '../common/device-state';
 
 export const CUSTOMER_SCHEMA = 'customer';
 export const SITE_SCHEMA = 'site';
@@ -19,22 +20,14 @@ export interface CustomerRecord {
   idempotencyKey: string | null;
 }
 
-export interface AddressRecord {
-  streetAddress1: string | null;
-  streetAddress2: string | null;
-  city: string | null;
-  state: string | null;
-  postalCode: string | null;
-  country: string | null;
-}
-
 export interface SiteRecord {
   id: string;
   workspaceId: string;
   customerId: string | null;
   referenceId: string | null;
   siteName: string | null;
-  address: AddressRecord | null;
+  /** The same fields as device-state.v1's Address (schemas/site.avsc names its own). */
+  address: Address | null;
   longitude: number | null;
   latitude: number | null;
   createdAt: number;

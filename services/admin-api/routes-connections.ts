@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import type { Customer, Site } from '../common/device-state';
 import { connectionFromFlags } from '../poller/connection-registration';
 import { OEMS } from '../poller/config';
-import type { Connection, Credentials, Customer, Site } from '../poller/connection';
+import type { Connection, Credentials } from '../poller/connection';
 import type { RouteContext } from './app';
 import { AdminErrorCode, adminError } from './errors';
 import { idempotencyHeaders, idempotencyKeyOf, idParams } from './http-schemas';

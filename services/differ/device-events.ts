@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { BatteryState } from '../common/device-state';
 import { createEventRecord, type EventRecord } from '../common/events';
-import type { BatteryState, DeviceSample } from './device-state';
+import type { DeviceSample } from './device-state';
 
 export type DeviceEventType = 'device.discovered' | 'device.updated' | 'device.disconnected';
 

@@ -1,61 +1,11 @@
 /**
- * The differ's typed view of schemas/device-state.avsc (the poller's output) and of
- * schemas/device-snapshot.avsc (its own changelog). Times are epoch milliseconds.
+ * The differ's typed view of schemas/device-snapshot.avsc (its own changelog), and its name for
+ * a device-state.v1 record (typed in services/common/device-state.ts). Times are epoch ms.
  */
-export type Connectivity = 'ONLINE' | 'OFFLINE' | 'REMOVED';
+import type { BatteryState, DeviceState } from '../common/device-state';
 
-export interface BatteryState {
-  charge: number | null;
-  chargePercentage: number | null;
-  chargingState: string | null;
-  whConsumed: number | null;
-  chargeRate: number | null;
-  backupReserve: number | null;
-  gridStatus: string | null;
-  gridPower: number | null;
-  gridEnergy: number | null;
-  isStormModeEnabled: boolean | null;
-  isStormModeActive: boolean | null;
-  createdAt: number | null;
-}
-
-export interface DeviceSample {
-  deviceId: string;
-  connectionId: string;
-  oem: string;
-  workspaceId: string;
-  organizationId: string;
-  manufacturer: { slug: string; displayName: string };
-  deviceModel: { slug: string; displayName: string };
-  deviceType: string;
-  tags: string[];
-  createdAt: number | null;
-  customer: {
-    id: string;
-    referenceId: string | null;
-    email: string | null;
-    firstName: string | null;
-    lastName: string | null;
-    phone: string | null;
-  };
-  site: {
-    id: string;
-    name: string | null;
-    address: {
-      streetAddress1: string | null;
-      streetAddress2: string | null;
-      city: string | null;
-      state: string | null;
-      postalCode: string | null;
-      country: string | null;
-    } | null;
-    longitude: number | null;
-    latitude: number | null;
-  };
-  connectivity: Connectivity;
-  polledAt: number;
-  state: BatteryState | null;
-}
+/** One device-state.v1 record as the rules see it: times normalised by toDeviceSample. */
+export type DeviceSample = DeviceState;
 
 export interface DeviceSnapshot {
   deviceId: string;

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
+import type { BatteryState } from '../common/device-state';
 import type { EventRecord } from '../common/events';
 import { buildDeviceEvent } from './device-events';
-import type { BatteryState, DeviceSample, DeviceSnapshot } from './device-state';
+import type { DeviceSample, DeviceSnapshot } from './device-state';
 
 /**
  * The diff rules, free of Kafka: given the last snapshot of a device and a new sample, what the

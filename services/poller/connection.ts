@@ -5,6 +5,7 @@ import {
   PLAIN_FORMAT,
   type CredentialsKey,
 } from '../common/credentials-crypto';
+import type { Customer, Site } from '../common/device-state';
 import { GridpulseError } from '../common/errors';
 import { PollerErrorCode } from './errors';
 
@@ -17,32 +18,6 @@ export interface Credentials {
   /** Epoch ms. */
   accessTokenExpiresAt?: number;
   refreshToken?: string;
-}
-
-export interface Address {
-  streetAddress1: string | null;
-  streetAddress2: string | null;
-  city: string | null;
-  state: string | null;
-  postalCode: string | null;
-  country: string | null;
-}
-
-export interface Customer {
-  id: string;
-  referenceId: string | null;
-  email: string | null;
-  firstName: string | null;
-  lastName: string | null;
-  phone: string | null;
-}
-
-export interface Site {
-  id: string;
-  name: string | null;
-  address: Address | null;
-  longitude: number | null;
-  latitude: number | null;
 }
 
 /** One OEM account, as the poller works with it (credentials decoded). */

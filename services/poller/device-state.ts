@@ -1,52 +1,11 @@
-import type { Connection, Customer, Site } from './connection';
-
-/** The record on device-state.v1 (schemas/device-state.avsc); read its docs for units/signs. */
-export interface DeviceState {
-  deviceId: string;
-  connectionId: string;
-  oem: string;
-  workspaceId: string;
-  organizationId: string;
-  manufacturer: { slug: string; displayName: string };
-  deviceModel: { slug: string; displayName: string };
-  deviceType: string;
-  tags: string[];
-  createdAt: number | null;
-  customer: Customer;
-  site: Site;
-  connectivity: Connectivity;
-  polledAt: number;
-  state: BatteryState | null;
-}
-
-export type Connectivity = 'ONLINE' | 'OFFLINE' | 'REMOVED';
-
-export interface BatteryState {
-  charge: number | null;
-  chargePercentage: number | null;
-  chargingState: 'charging' | 'discharging' | 'idle' | null;
-  whConsumed: number | null;
-  chargeRate: number | null;
-  backupReserve: number | null;
-  gridStatus: 'importing' | 'exporting' | 'idle' | 'offline' | null;
-  gridPower: number | null;
-  gridEnergy: number | null;
-  isStormModeEnabled: boolean | null;
-  isStormModeActive: boolean | null;
-  createdAt: number | null;
-}
-
-export const DEVICE_STATE_SCHEMA = 'device-state';
+import type { BatteryState, Connectivity, DeviceState } from '../common/device-state';
+import type { Connection } from './connection';
 
 /** What every OEM adapter knows about a device besides its readings. */
-export interface DeviceIdentity {
-  deviceId: string;
-  manufacturer: { slug: string; displayName: string };
-  deviceModel: { slug: string; displayName: string };
-  deviceType: string;
-  tags: string[];
-  createdAt: number | null;
-}
+export type DeviceIdentity = Pick<
+  DeviceState,
+  'deviceId' | 'manufacturer' | 'deviceModel' | 'deviceType' | 'tags' | 'createdAt'
+>;
 
 /** The record shell shared by every connectivity; `state` is filled for ONLINE batteries. */
 export function buildDeviceState(

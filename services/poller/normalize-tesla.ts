@@ -1,10 +1,10 @@
+import type { DeviceState } from '../common/device-state';
 import type { Connection } from './connection';
 import {
   buildDeviceState,
   chargingStateOf,
   gridStatusOf,
   type DeviceIdentity,
-  type DeviceState,
 } from './device-state';
 import { NormalizationError } from './errors';
 import {

@@ -3,6 +3,7 @@ import { Registry } from 'prom-client';
 import type { CommandRecord } from '../admin-api/records';
 import { createAvroSerde, type AvroSerde } from '../common/avro';
 import { CredentialsErrorCode } from '../common/credentials-crypto';
+import { DEVICE_STATE_SCHEMA, type DeviceState } from '../common/device-state';
 import { GridpulseError, isGridpulseError } from '../common/errors';
 import { createKafka } from '../common/kafka';
 import type { Logger } from '../common/logger';
@@ -14,12 +15,7 @@ import { createCommandExecutor } from './command-executor';
 import { OEMS, isOem, type Oem, type PollerConfig } from './config';
 import type { Connection } from './connection';
 import { createConnectionWriter, type ConnectionChange } from './connection-store';
-import {
-  buildDeviceState,
-  DEVICE_STATE_SCHEMA,
-  type DeviceIdentity,
-  type DeviceState,
-} from './device-state';
+import { buildDeviceState, type DeviceIdentity } from './device-state';
 import { PollerErrorCode } from './errors';
 import { createPollerMetrics, type PollerMetrics, type PollOutcome } from './metrics';
 import { createOemHttpClient, type OemHttpClient } from './oem-http';

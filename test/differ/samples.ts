@@ -1,4 +1,5 @@
-import type { BatteryState, DeviceSample } from '../../services/differ/device-state';
+import type { BatteryState } from '../../services/common/device-state';
+import type { DeviceSample } from '../../services/differ/device-state';
 
 /** Epoch ms of the first poll in every fixture: 2024-08-22T15:54:52.013Z, the seed's timestamp. */
 export const T0 = Date.parse('2024-08-22T15:54:52.013Z');

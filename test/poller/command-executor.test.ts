@@ -2,7 +2,7 @@ import { createAvroSerde } from '../../services/common/avro';
 import { decryptCredentials } from '../../services/common/credentials-crypto';
 import type { EventRecord } from '../../services/common/events';
 import type { ConnectionRecord } from '../../services/poller/connection';
-import type { DeviceState } from '../../services/poller/device-state';
+import type { DeviceState } from '../../services/common/device-state';
 import type { PollerHandle } from '../../services/poller/poller';
 import {
   bodyOf,

@@ -1,4 +1,4 @@
-import type { DeviceState } from '../../services/poller/device-state';
+import type { DeviceState } from '../../services/common/device-state';
 import type { PollerHandle } from '../../services/poller/poller';
 import { setUpTestKafkaRetrying } from '../admin-api/support';
 import { createMemoryLogger, waitFor, type TestKafka } from '../support/kafka';

@@ -1,6 +1,6 @@
 import { startSimulator } from '../../services/oem-simulator/simulator';
 import type { FaultKind, SimulatorHandle } from '../../services/oem-simulator/types';
-import type { DeviceState } from '../../services/poller/device-state';
+import type { DeviceState } from '../../services/common/device-state';
 import { startPoller, type PollerHandle } from '../../services/poller/poller';
 import { createMemoryLogger, setUpTestKafka, waitFor, type TestKafka } from '../support/kafka';
 import { pollerConfig, registerAccounts, sleep } from './support';

@@ -6,7 +6,7 @@ import { pollerEnvSchema, toPollerConfig, type PollerConfig } from '../../servic
 import type { Connection } from '../../services/poller/connection';
 import { connectionFromSimAccount } from '../../services/poller/connection-registration';
 import { createConnectionWriter } from '../../services/poller/connection-store';
-import type { DeviceState } from '../../services/poller/device-state';
+import type { DeviceState } from '../../services/common/device-state';
 import type { TestKafka } from '../support/kafka';
 
 /** Env for a poller pointed at a simulator and at the test's Kafka/registry/prefix. */

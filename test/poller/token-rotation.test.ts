@@ -6,7 +6,7 @@ import { startSimulator } from '../../services/oem-simulator/simulator';
 import type { SimulatorHandle } from '../../services/oem-simulator/types';
 import type { Connection } from '../../services/poller/connection';
 import { decodeConnectionMessage } from '../../services/poller/connection-store';
-import type { DeviceState } from '../../services/poller/device-state';
+import type { DeviceState } from '../../services/common/device-state';
 import { startPoller, type PollerHandle } from '../../services/poller/poller';
 import { createMemoryLogger, setUpTestKafka, waitFor, type TestKafka } from '../support/kafka';
 import { pollerConfig, pollerEnv, registerAccounts } from './support';

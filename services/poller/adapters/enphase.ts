@@ -1,5 +1,5 @@
-import type { DeviceIdentity, DeviceState } from '../device-state';
-import { buildDeviceState, identityOf } from '../device-state';
+import type { DeviceState } from '../../common/device-state';
+import { buildDeviceState, identityOf, type DeviceIdentity } from '../device-state';
 import {
   enphaseIdentity,
   isEnphaseSystemOffline,

@@ -1,6 +1,7 @@
+import type { DeviceState } from '../../common/device-state';
 import type { Logger } from '../../common/logger';
 import type { Connection } from '../connection';
-import type { DeviceIdentity, DeviceState } from '../device-state';
+import type { DeviceIdentity } from '../device-state';
 import type { PollerMetrics } from '../metrics';
 
 /** What one poll of one connection found. */
