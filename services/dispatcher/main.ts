@@ -1,8 +1,12 @@
+import { startConsumerLagMetric } from '../common/consumer-lag';
+import { createKafka } from '../common/kafka';
 import { onShutdownSignal } from '../common/lifecycle';
 import { createLogger } from '../common/logger';
 import { createMetricsRegistry } from '../common/metrics';
 import { startServiceHttp } from '../common/service-http';
+import { consumerGroupId, resolveTopics } from '../common/topics';
 import { loadDispatcherConfig } from './config';
+import { RETRY_TIER_TOPICS } from './retry-tiers';
 import { startDispatcher } from './start-dispatcher';
 
 /** The dispatcher process: `npx tsx services/dispatcher/main.ts`. */
@@ -24,6 +28,21 @@ async function main(): Promise<void> {
       void dispatcher.stop().finally(() => process.exit(1));
     },
   });
+  const { topicPrefix } = config.connectivity;
+  const topics = resolveTopics(topicPrefix);
+  const lag = await startConsumerLagMetric({
+    kafka: createKafka(config.connectivity, logger),
+    registry,
+    groups: [
+      { groupId: consumerGroupId('dispatcher', topicPrefix), topics: [topics['events.v1']] },
+      {
+        // A tier's lag includes deliveries waiting for their due time, not only a backlog:
+        // read it with gridpulse_dispatcher_retries_pending, which names the tier.
+        groupId: consumerGroupId('dispatcher-retry', topicPrefix),
+        topics: RETRY_TIER_TOPICS.map((name) => topics[name]),
+      },
+    ],
+  });
   const http = await startServiceHttp({
     port: config.metricsPort,
     registry,
@@ -35,6 +54,7 @@ async function main(): Promise<void> {
     async (signal) => {
       logger.info({ signal }, 'shutdown requested');
       await dispatcher.stop();
+      await lag.close();
       await http.close();
       logger.info({}, 'shutdown complete');
     },
