@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Registry } from 'prom-client';
+import { createMetricsRegistry } from '../common/metrics';
 import { listAccounts } from './accounts';
 import type { ApiContext, OemApp, Reply, SimRequest } from './api-context';
 import { createBatteryModel } from './battery-model';
@@ -40,7 +40,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   let advancedMs = 0;
   const now = () => clock() + advancedMs;
 
-  const registry = new Registry();
+  const registry = createMetricsRegistry('oem-simulator');
   const stats = createStatsRecorder(createSimulatorMetrics(registry));
   const context: ApiContext = {
     seed: settings.seed,

@@ -48,7 +48,7 @@ describe('Prometheus scraping the running pipeline', () => {
     // Build info from the common registry, on every service that uses it.
     const builds = await prometheus!.query('gridpulse_build_info');
     expect(builds.map((row) => row.metric.service).sort()).toEqual(
-      ['admin-api', 'differ', 'dispatcher', 'poller'].sort(),
+      ['admin-api', 'differ', 'dispatcher', 'oem-simulator', 'poller'].sort(),
     );
   });
 

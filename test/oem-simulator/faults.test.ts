@@ -179,10 +179,10 @@ describe('oem-simulator faults', () => {
     sim.setFaults({});
 
     expect(metrics.text).toMatch(
-      /gridpulse_oem_sim_faults_injected_total\{oem="tesla",kind="rateLimit"\} [1-9]/,
+      /gridpulse_oem_sim_faults_injected_total\{oem="tesla",kind="rateLimit",service="oem-simulator"\} [1-9]/,
     );
     expect(metrics.text).toMatch(
-      /gridpulse_oem_sim_requests_total\{oem="tesla",endpoint="live_status",status="200"\}/,
+      /gridpulse_oem_sim_requests_total\{oem="tesla",endpoint="live_status",status="200",service="oem-simulator"\}/,
     );
     expect(rejected.status).toBe(400);
     expect(rejected.json.code).toBe('GP_SIM_FAULT_CONFIG_INVALID');

@@ -23,7 +23,7 @@ export async function createServiceRegistries(): Promise<Record<string, Registry
   const adminApi = createMetricsRegistry('admin-api');
   createAdminApiMetrics(adminApi);
 
-  const simulator = new Registry();
+  const simulator = createMetricsRegistry('oem-simulator');
   createSimulatorMetrics(simulator);
 
   const receiverRegistry = new Registry();
