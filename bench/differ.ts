@@ -19,6 +19,7 @@ import type { DeviceSample, DeviceSnapshot } from '../services/differ/device-sta
 import { startDiffer } from '../services/differ/differ';
 import { createDifferMetrics } from '../services/differ/metrics';
 import { applySample } from '../services/differ/rules';
+import { makeBatteryState, makeDeviceState } from '../test/support/device-state';
 
 /**
  * Differ figures on the local broker: records/s through the differ with 10 % and 100 % of
@@ -266,56 +267,8 @@ async function waitUntil(
 }
 
 function makeSample(deviceId: string, polledAt: number, chargePercentage: number): DeviceSample {
-  return {
-    deviceId,
-    connectionId: 'conn-bench',
-    oem: 'tesla',
-    workspaceId: 'cllzcf9xe00066g7dcsxyq1e5',
-    organizationId: 'cm6y391is00000cjlea9361ht',
-    manufacturer: { slug: 'tesla', displayName: 'Tesla' },
-    deviceModel: { slug: 'tesla:powerwall', displayName: 'Powerwall' },
-    deviceType: 'battery',
-    tags: ['battery', 'powerwall'],
-    createdAt: null,
-    customer: {
-      id: 'cust-1',
-      referenceId: null,
-      email: 'bjones@texturehq.com',
-      firstName: 'Bob',
-      lastName: 'Jones',
-      phone: '+15551234567',
-    },
-    site: {
-      id: 'site-1',
-      name: 'Empire State Building',
-      address: {
-        streetAddress1: '20 W 34th St',
-        streetAddress2: null,
-        city: 'New York',
-        state: 'NY',
-        postalCode: '10118',
-        country: 'US',
-      },
-      longitude: -73.985428,
-      latitude: 40.748817,
-    },
-    connectivity: 'ONLINE',
-    polledAt,
-    state: {
-      charge: 13500,
-      chargePercentage,
-      chargingState: 'charging',
-      whConsumed: 0,
-      chargeRate: -2290,
-      backupReserve: 30,
-      gridStatus: 'idle',
-      gridPower: 0,
-      gridEnergy: 0,
-      isStormModeEnabled: true,
-      isStormModeActive: false,
-      createdAt: polledAt - 1000,
-    },
-  };
+  const state = makeBatteryState(polledAt - 1000, { charge: 13500, chargePercentage });
+  return makeDeviceState(polledAt, { connectionId: 'conn-bench', state }, deviceId);
 }
 
 function report(what: string, figures: Record<string, unknown>): void {

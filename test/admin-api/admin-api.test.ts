@@ -1,5 +1,6 @@
 import type { AdminApiHandle } from '../../services/admin-api/admin-api';
 import type { EventRecord } from '../../services/common/events';
+import { SAMPLE_ADDRESS } from '../support/device-state';
 import { createMemoryLogger, waitFor, type TestKafka } from '../support/kafka';
 import {
   auth,
@@ -154,13 +155,7 @@ describe('admin API', () => {
       const res = await post('/sites', {
         referenceId: 'site-1',
         siteName: 'Empire State Building',
-        address: {
-          streetAddress1: '20 W 34th St',
-          city: 'New York',
-          state: 'NY',
-          postalCode: '10118',
-          country: 'US',
-        },
+        address: SAMPLE_ADDRESS,
         longitude: -73.985428,
         latitude: 40.748817,
       });

@@ -2,45 +2,13 @@ import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type { Consumer, EachMessagePayload } from 'kafkajs';
 import { createAvroSerde, readSchemaFile } from '../../services/common/avro';
 import { isGridpulseError } from '../../services/common/errors';
+import { makeBatteryState, makeDeviceState } from '../support/device-state';
 import { setUpTestKafka, waitFor, type TestKafka } from '../support/kafka';
 
-const sample = {
-  deviceId: 'tesla:1689',
-  connectionId: 'conn-1',
-  oem: 'tesla',
-  workspaceId: 'ws-1',
-  organizationId: 'org-1',
-  manufacturer: { slug: 'tesla', displayName: 'Tesla' },
-  deviceModel: { slug: 'tesla:powerwall', displayName: 'Powerwall' },
-  deviceType: 'battery',
-  tags: ['battery', 'powerwall'],
-  createdAt: null,
-  customer: {
-    id: 'cu-1',
-    referenceId: null,
-    email: 'a@b.c',
-    firstName: 'A',
-    lastName: 'B',
-    phone: null,
-  },
-  site: { id: 'si-1', name: 'Home', address: null, longitude: -73.98, latitude: 40.74 },
-  connectivity: 'ONLINE',
-  polledAt: 1_700_000_000_000,
-  state: {
-    charge: 9000,
-    chargePercentage: 66.5,
-    chargingState: 'charging',
-    whConsumed: null,
-    chargeRate: -2290,
-    backupReserve: 20,
-    gridStatus: 'importing',
-    gridPower: 120,
-    gridEnergy: null,
-    isStormModeEnabled: true,
-    isStormModeActive: false,
-    createdAt: 1_699_999_990_000,
-  },
-};
+// Some unions null (createdAt, referenceId, whConsumed, gridEnergy), some set (address, state).
+const sample = makeDeviceState(1_700_000_000_000, {
+  state: makeBatteryState(1_699_999_990_000, { whConsumed: null, gridEnergy: null }),
+});
 
 describe('Avro through the registry on Kafka', () => {
   let stack: TestKafka;
