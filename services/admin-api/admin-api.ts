@@ -8,6 +8,8 @@ import type { Logger } from '../common/logger';
 import { consumerGroupId, resolveTopics } from '../common/topics';
 import { createDestinationManager } from '../dispatcher/destinations';
 import { startDestinationStore } from '../dispatcher/destination-store';
+import { replayDead, replaySince, type ReplayDeps } from '../dispatcher/replay';
+import { createTestEventSender } from '../dispatcher/test-event';
 import { createAdminApi } from './app';
 import type { AdminApiConfig } from './config';
 import { createAdminApiMetrics, type AdminApiMetrics } from './metrics';
@@ -93,6 +95,20 @@ export async function startAdminApi(options: {
     store: destinationStore,
     now,
   });
+  const replayDeps: ReplayDeps = {
+    kafka,
+    serde,
+    topics,
+    groupPrefix: `${groupPrefix}.replay`,
+    now,
+  };
+  const testEvents = createTestEventSender({
+    kafka,
+    serde,
+    topics,
+    allowPrivateUrls: config.allowPrivateUrls,
+    now,
+  });
   await Promise.all([platform.caughtUp(), deviceIndex.caughtUp()]);
   logger.info(
     {
@@ -110,6 +126,11 @@ export async function startAdminApi(options: {
     view,
     writer,
     destinations,
+    deliveries: {
+      replaySince: (destination, sinceMs) => replaySince(replayDeps, destination, sinceMs),
+      replayDead: (destination) => replayDead(replayDeps, destination),
+      sendTest: (destination) => testEvents.send(destination),
+    },
     logger: options.logger,
     metrics,
     isReady,
@@ -133,7 +154,7 @@ export async function startAdminApi(options: {
       logger.info('http closed');
       await Promise.all([platform.stop(), deviceIndex.stop(), destinationStore.stop()]);
       await writer.close();
-      await destinations.close();
+      await Promise.all([destinations.close(), testEvents.close()]);
       logger.info('kafka clients closed');
     },
   };

@@ -12,7 +12,7 @@ import { createOpenApiCollector } from './openapi';
 import type { PlatformView } from './platform-view';
 import { registerCommandRoutes } from './routes-commands';
 import { registerConnectionRoutes } from './routes-connections';
-import { registerDestinationRoutes } from './routes-destinations';
+import { registerDestinationRoutes, type DestinationDeliveries } from './routes-destinations';
 import { registerPlatformRoutes } from './routes-platform';
 import type { TransactionalWriter } from './transactional-writer';
 
@@ -38,6 +38,8 @@ export interface AdminApiOptions {
   view: PlatformView;
   writer: TransactionalWriter;
   destinations: DestinationManager;
+  /** Replay and test events for the destination routes. */
+  deliveries: DestinationDeliveries;
   logger: Logger;
   metrics: AdminApiMetrics;
   /** False until the view has caught up: requests get 503 meanwhile. */
@@ -122,6 +124,7 @@ export function createAdminApi(options: AdminApiOptions): FastifyInstance {
     view: options.view,
     writer: options.writer,
     destinations: options.destinations,
+    deliveries: options.deliveries,
     logger,
     metrics: options.metrics,
     now: options.now ?? Date.now,

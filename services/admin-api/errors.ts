@@ -16,8 +16,6 @@ export const AdminErrorCode = {
   notReady: 'GP_ADMIN_NOT_READY',
   /** A Kafka write (transaction) failed after its retries. */
   writeFailed: 'GP_ADMIN_WRITE_FAILED',
-  /** The route depends on a module function that is not there yet. */
-  notImplemented: 'GP_ADMIN_NOT_IMPLEMENTED',
 } as const;
 
 export type AdminErrorCodeValue = (typeof AdminErrorCode)[keyof typeof AdminErrorCode];
@@ -31,7 +29,6 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = Object.free
   [AdminErrorCode.conflict]: 409,
   [AdminErrorCode.notReady]: 503,
   [AdminErrorCode.writeFailed]: 503,
-  [AdminErrorCode.notImplemented]: 501,
 });
 
 export function adminError(

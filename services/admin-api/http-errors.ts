@@ -15,6 +15,8 @@ const CALLER_ERRORS: Readonly<Record<string, { status: number; field?: string }>
   GP_DISPATCH_URL_REFUSED: { status: 400, field: 'body.url' },
   GP_DISPATCH_ADDRESS_REFUSED: { status: 400, field: 'body.url' },
   GP_DISPATCH_DESTINATION_NOT_FOUND: { status: 404 },
+  // A replay asked for a disabled destination: enable it first.
+  GP_DISPATCH_DESTINATION_DISABLED: { status: 409 },
   GP_POLLER_CONNECTION_INVALID: { status: 400 },
   GP_POLLER_CREDENTIALS_MISSING: { status: 400, field: 'body.credentials' },
 });

@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Destination, DestinationInput } from '../dispatcher/destination';
+import type { ReplayResult } from '../dispatcher/replay';
+import type { TestEventResult } from '../dispatcher/test-event';
 import type { RouteContext } from './app';
 import { AdminErrorCode, adminError } from './errors';
 import { idempotencyHeaders, idempotencyKeyOf, idParams, iso } from './http-schemas';
@@ -11,7 +13,7 @@ import { idempotencyHeaders, idempotencyKeyOf, idParams, iso } from './http-sche
  * credentials for the receiver) are never shown back.
  */
 export function registerDestinationRoutes(app: FastifyInstance, context: RouteContext): void {
-  const { destinations } = context;
+  const { destinations, deliveries } = context;
 
   async function owned(id: string, workspaceId: string): Promise<Destination> {
     const destination = await destinations.get(id).catch((err: unknown) => {
@@ -139,26 +141,49 @@ export function registerDestinationRoutes(app: FastifyInstance, context: RouteCo
     },
   );
 
-  // Limitation: the dispatcher's destinations module has no replay and no test-event function
-  // yet; these routes validate, check ownership and answer 501 until it does.
-  app.post<{ Params: { id: string }; Body: { since: string } }>(
+  app.post<{ Params: { id: string }; Body: ReplayBody }>(
     '/destinations/:id/replay',
     {
       schema: {
-        summary: 'Replay events to a destination from a point in time (not available yet)',
+        summary:
+          'Re-deliver events.v1 since a time ({"since": date-time}), or what went dead ({"from": "dead"})',
         tags: ['destinations'],
         params: idParams,
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['since'],
-          properties: { since: { type: 'string', format: 'date-time' } },
+          properties: {
+            since: { type: 'string', format: 'date-time' },
+            from: { type: 'string', enum: ['dead'] },
+          },
         },
       },
     },
-    async (request) => {
-      await owned(request.params.id, request.workspaceId);
-      throw adminError(AdminErrorCode.notImplemented, 'replay is not available yet');
+    async (request, reply) => {
+      const { since, from } = request.body ?? {};
+      // Exactly one of the two, checked here so the 400 names the field.
+      if ((since === undefined) === (from === undefined)) {
+        throw adminError(AdminErrorCode.invalidRequest, 'give either since or from: "dead"', {
+          context: { field: since === undefined ? 'body.since' : 'body.from' },
+        });
+      }
+      const destination = await owned(request.params.id, request.workspaceId);
+      const sinceMs = since === undefined ? null : Date.parse(since);
+      const result =
+        sinceMs === null
+          ? await deliveries.replayDead(destination)
+          : await deliveries.replaySince(destination, sinceMs);
+      context.logger.info(
+        { destinationId: destination.id, from: from ?? 'events', sinceMs, ...result },
+        'replay queued',
+      );
+      return reply.code(202).send({
+        destinationId: destination.id,
+        from: from ?? 'events',
+        since: iso(sinceMs),
+        scanned: result.scanned,
+        enqueued: result.enqueued,
+      });
     },
   );
 
@@ -166,16 +191,42 @@ export function registerDestinationRoutes(app: FastifyInstance, context: RouteCo
     '/destinations/:id/test',
     {
       schema: {
-        summary: 'Send a test event to a destination (not available yet)',
+        summary: 'Send a signed webhook.test event to the destination now and report its answer',
         tags: ['destinations'],
         params: idParams,
       },
     },
     async (request) => {
-      await owned(request.params.id, request.workspaceId);
-      throw adminError(AdminErrorCode.notImplemented, 'test events are not available yet');
+      const destination = await owned(request.params.id, request.workspaceId);
+      const result = await deliveries.sendTest(destination);
+      return {
+        destinationId: destination.id,
+        webhookId: result.webhookId,
+        eventType: result.eventType,
+        delivered: result.delivered,
+        statusCode: result.statusCode,
+        durationMs: result.durationMs,
+        errorKind: result.errorKind,
+        detail: result.detail,
+        sentAt: iso(result.at),
+      };
     },
   );
+}
+
+/**
+ * What the replay and test routes need from the dispatcher's modules (replay.ts and
+ * test-event.ts), bound to the API's Kafka clients in admin-api.ts.
+ */
+export interface DestinationDeliveries {
+  replaySince(destination: Destination, sinceMs: number): Promise<ReplayResult>;
+  replayDead(destination: Destination): Promise<ReplayResult>;
+  sendTest(destination: Destination): Promise<TestEventResult>;
+}
+
+interface ReplayBody {
+  since?: string;
+  from?: 'dead';
 }
 
 type DestinationBody = Omit<DestinationInput, 'workspaceId'>;

@@ -33,6 +33,8 @@ export interface DestinationManager {
   close(): Promise<void>;
 }
 
+const STORE_CATCH_UP_MS = 5_000;
+
 export function createDestinationManager(options: {
   kafka: Kafka;
   serde: AvroSerde;
@@ -53,7 +55,27 @@ export function createDestinationManager(options: {
     producer ??= await connectProducer(kafka);
     const value = await serde.encode(topic, 'destination', destination);
     await producer.send({ topic, acks: -1, messages: [{ key: destination.id, value }] });
+    await storeCaughtUp(
+      destination.id,
+      (seen) => seen !== undefined && seen.updatedAt >= destination.updatedAt,
+    );
     return destination;
+  }
+
+  /**
+   * Read-your-writes for callers that read through the store (the admin API: a GET right after
+   * a POST answered 404 while the store had not yet read the record back). Bounded: a store
+   * that lags longer only delays the caller, the write itself is done.
+   */
+  async function storeCaughtUp(
+    id: string,
+    caughtUp: (seen: Destination | undefined) => boolean,
+  ): Promise<void> {
+    if (!store) return;
+    const deadline = Date.now() + STORE_CATCH_UP_MS;
+    while (!caughtUp(store.get(id)) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   async function readAll(): Promise<Map<string, Destination>> {
@@ -180,6 +202,7 @@ export function createDestinationManager(options: {
       await get(id);
       producer ??= await connectProducer(kafka);
       await producer.send({ topic, acks: -1, messages: [{ key: id, value: null }] });
+      await storeCaughtUp(id, (seen) => seen === undefined);
     },
 
     async close() {

@@ -18,7 +18,11 @@ export interface ReplayResult {
  * now. Nothing is sent from here: each match becomes a due delivery on the shortest retry tier,
  * so replays go through the dispatchers with the usual limits, signing and isolation.
  */
-export async function replaySince(deps: ReplayDeps, destination: Destination, sinceMs: number) {
+export async function replaySince(
+  deps: ReplayDeps,
+  destination: Destination,
+  sinceMs: number,
+): Promise<ReplayResult> {
   assertEnabled(destination);
   const topic = deps.topics['events.v1'];
   const admin = deps.kafka.admin();
@@ -46,7 +50,10 @@ export async function replaySince(deps: ReplayDeps, destination: Destination, si
 }
 
 /** Re-sends what deliveries.dead.v1 holds for `destination`, with a fresh attempt budget. */
-export async function replayDead(deps: ReplayDeps, destination: Destination) {
+export async function replayDead(
+  deps: ReplayDeps,
+  destination: Destination,
+): Promise<ReplayResult> {
   assertEnabled(destination);
   return enqueueFrom(deps, deps.topics['deliveries.dead.v1'], undefined, async (value) => {
     const dead = await deps.serde.decode<DeliveryRecord>(value);
@@ -54,6 +61,8 @@ export async function replayDead(deps: ReplayDeps, destination: Destination) {
     return newDelivery(destination.id, dead.event, 'replay-dead', dead.history, deps.now());
   });
 }
+
+const REPLAY_BATCH = 500;
 
 export interface ReplayDeps {
   kafka: Kafka;
@@ -73,6 +82,16 @@ async function enqueueFrom(
   const producer: Producer = deps.kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   let enqueued = 0;
+  // One produce request per REPLAY_BATCH deliveries, not per delivery: a replay of a day of
+  // events is otherwise a round trip per event.
+  let batch: Array<{ key: string; value: Buffer }> = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const messages = batch;
+    batch = [];
+    await producer.send({ topic: target, acks: -1, messages });
+    enqueued += messages.length;
+  };
   try {
     const { messages } = await readTopicRange(deps.kafka, {
       topic,
@@ -83,11 +102,11 @@ async function enqueueFrom(
         const delivery = await toDelivery(message.value);
         if (!delivery) return;
         const value = await deps.serde.encode(target, 'delivery', delivery);
-        const key = deliveryKey(delivery.destinationId, delivery.event.key);
-        await producer.send({ topic: target, acks: -1, messages: [{ key, value }] });
-        enqueued += 1;
+        batch.push({ key: deliveryKey(delivery.destinationId, delivery.event.key), value });
+        if (batch.length >= REPLAY_BATCH) await flush();
       },
     });
+    await flush();
     return { scanned: messages, enqueued };
   } finally {
     await producer.disconnect();
