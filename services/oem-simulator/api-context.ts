@@ -3,7 +3,7 @@ import type { FaultInjector } from './faults';
 import type { Fleet } from './fleet';
 import type { StatsRecorder } from './stats';
 import type { TokenAuthority } from './tokens';
-import type { FaultKind, SimOem } from './types';
+import { FAULT_KINDS, type FaultKind, type SimOem } from './types';
 
 /** What the simulator's HTTP layer hands to a route: a parsed request. */
 export interface SimRequest {
@@ -50,26 +50,13 @@ export interface ApiContext {
   recordFault(oem: SimOem, kind: FaultKind): void;
 }
 
-/** Fault kinds by the kind of endpoint they make sense for. */
-export const READ_FAULTS: readonly FaultKind[] = [
-  'expiredToken',
-  'rateLimit',
-  'serverError',
-  'offline',
-  'slow',
-  'malformedJson',
-  'missingFields',
-  'otherUnits',
-];
+/** Fault kinds by the kind of endpoint they make sense for: a read can get every kind. */
+export const READ_FAULTS: readonly FaultKind[] = FAULT_KINDS;
 export const LISTING_FAULTS = READ_FAULTS.filter((kind) => kind !== 'offline');
-export const WRITE_FAULTS: readonly FaultKind[] = [
-  'expiredToken',
-  'rateLimit',
-  'serverError',
-  'offline',
-  'slow',
-  'malformedJson',
-];
+// A write's answer carries no readings to leave out or to give in other units.
+export const WRITE_FAULTS = READ_FAULTS.filter(
+  (kind) => kind !== 'missingFields' && kind !== 'otherUnits',
+);
 
 export function bearerToken(request: SimRequest): string | null {
   const header = request.headers.authorization;

@@ -3,6 +3,7 @@ import type { EventRecord } from '../../services/common/events';
 import { SAMPLE_ADDRESS } from '../support/device-state';
 import { createMemoryLogger, waitFor, type TestKafka } from '../support/kafka';
 import {
+  ADMIN_API_TOPICS,
   auth,
   bodyOf,
   collectTopic,
@@ -30,16 +31,7 @@ describe('admin API', () => {
   beforeAll(async () => {
     testKafka = await setUpTestKafkaRetrying({
       partitions: 3,
-      only: [
-        'customers.v1',
-        'sites.v1',
-        'enrollments.v1',
-        'commands.v1',
-        'connections.v1',
-        'events.v1',
-        'destinations.v1',
-        'device-state.v1',
-      ],
+      only: ADMIN_API_TOPICS,
     });
     api = await startTestApi(testKafka, memory.logger);
     events = await collectTopic<EventRecord>(testKafka, testKafka.topics['events.v1']);

@@ -5,6 +5,7 @@ import type { Consumer } from 'kafkajs';
 import { createAvroSerde } from '../../services/common/avro';
 import type { EventRecord } from '../../services/common/events';
 import type { Logger } from '../../services/common/logger';
+import type { TopicName } from '../../services/common/topics';
 import { startAdminApi, type AdminApiHandle } from '../../services/admin-api/admin-api';
 import { hashApiKey } from '../../services/admin-api/auth';
 import type { AdminApiConfig } from '../../services/admin-api/config';
@@ -15,6 +16,18 @@ export const KEY_B = 'test-key-workspace-b-9876543210';
 export const WS_A = 'ws_a';
 export const WS_B = 'ws_b';
 export const ENCRYPTION_KEY = Buffer.alloc(32, 7);
+
+/** Every topic the admin API reads or writes: what a test running it provisions. */
+export const ADMIN_API_TOPICS: TopicName[] = [
+  'customers.v1',
+  'sites.v1',
+  'enrollments.v1',
+  'commands.v1',
+  'connections.v1',
+  'events.v1',
+  'destinations.v1',
+  'device-state.v1',
+];
 
 export function adminConfig(
   testKafka: TestKafka,

@@ -9,7 +9,7 @@ import { startSimulator } from '../../services/oem-simulator/simulator';
 import type { SimAccount, SimulatorHandle } from '../../services/oem-simulator/types';
 import type { Oem } from '../../services/poller/config';
 import { startPoller, type PollerHandle, type PollerOptions } from '../../services/poller/poller';
-import { adminConfig, http, type HttpResult } from '../admin-api/support';
+import { ADMIN_API_TOPICS, adminConfig, http, type HttpResult } from '../admin-api/support';
 import { waitFor, type TestKafka } from '../support/kafka';
 import { pollerConfig } from './support';
 
@@ -20,16 +20,8 @@ export function fixtureApiKey(workspaceId: string): string {
 /** The key the admin API encrypts connections with (CREDENTIALS_ENCRYPTION_KEY), as hex. */
 export const FIXTURE_ENCRYPTION_KEY_HEX = '07'.repeat(32);
 
-export const COMMAND_TOPICS: TopicName[] = [
-  'customers.v1',
-  'sites.v1',
-  'enrollments.v1',
-  'commands.v1',
-  'connections.v1',
-  'events.v1',
-  'destinations.v1',
-  'device-state.v1',
-];
+/** The fixture runs the admin API; the poller's topics are among the API's. */
+export const COMMAND_TOPICS: TopicName[] = ADMIN_API_TOPICS;
 
 export interface ExecutorFixture {
   sim: SimulatorHandle;
