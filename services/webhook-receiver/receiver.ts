@@ -27,14 +27,20 @@ export interface ReceiverOptions {
   registry?: Registry;
   /** How many recent webhook-ids to remember for deduplication. */
   dedupeWindow?: number;
-  /** Called once per new event, after verification. */
-  onEvent?: (event: ReceivedEvent) => void;
+  /**
+   * Called once per new event, after verification. The event counts as received only when
+   * this returns (or its promise resolves); if it throws, the receiver answers 500 and the
+   * delivery comes again with the same webhook-id.
+   */
+  onEvent?: (event: ReceivedEvent) => void | Promise<void>;
 }
 
 export interface ReceiverSummary {
   received: number;
   duplicates: number;
   rejected: number;
+  /** Verified events whose handler threw: answered 500, so they are delivered again. */
+  failed: number;
   byType: Record<string, number>;
 }
 
@@ -53,7 +59,16 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverH
   const registry = options.registry ?? new Registry();
   const metrics = createReceiverMetrics(registry);
   const seen = new RecentIds(options.dedupeWindow ?? 100_000);
-  const summary: ReceiverSummary = { received: 0, duplicates: 0, rejected: 0, byType: {} };
+  // Ids whose handler is still running: a redelivery arriving meanwhile is told to come back
+  // later rather than acted on twice.
+  const inFlight = new Set<string>();
+  const summary: ReceiverSummary = {
+    received: 0,
+    duplicates: 0,
+    rejected: 0,
+    failed: 0,
+    byType: {},
+  };
 
   const server: Server = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/metrics') {
@@ -77,7 +92,7 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverH
     }
 
     readBody(req)
-      .then((body) => {
+      .then(async (body) => {
         const event = verify(verifiers, body, req);
         if (!event) {
           summary.rejected += 1;
@@ -93,6 +108,25 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverH
           res.writeHead(200).end();
           return;
         }
+        if (inFlight.has(event.webhookId)) {
+          logger.debug({ webhookId: event.webhookId }, 'duplicate while in progress');
+          res.writeHead(409).end();
+          return;
+        }
+
+        inFlight.add(event.webhookId);
+        try {
+          await options.onEvent?.(event);
+        } catch (err) {
+          // Not marked as seen: the sender retries with the same id and the handler runs again.
+          summary.failed += 1;
+          metrics.failed.inc();
+          logger.error({ err, type: event.type, webhookId: event.webhookId }, 'handler failed');
+          res.writeHead(500).end();
+          return;
+        } finally {
+          inFlight.delete(event.webhookId);
+        }
 
         seen.add(event.webhookId);
         summary.received += 1;
@@ -102,13 +136,14 @@ export async function startReceiver(options: ReceiverOptions): Promise<ReceiverH
           { type: event.type, deviceId: event.data.deviceId, webhookId: event.webhookId },
           'event received',
         );
-        options.onEvent?.(event);
         res.writeHead(204).end();
       })
-      .catch(() => {
+      .catch((err: unknown) => {
         summary.rejected += 1;
         metrics.rejected.inc();
-        res.writeHead(413).end();
+        const tooLarge = err instanceof BodyTooLargeError;
+        logger.warn({ err, webhookId: req.headers['webhook-id'] }, 'request refused');
+        res.writeHead(tooLarge ? 413 : 400).end();
       });
   });
 
@@ -155,7 +190,7 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
-        reject(new Error('body too large'));
+        reject(new BodyTooLargeError());
         req.destroy();
         return;
       }
@@ -164,6 +199,12 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+class BodyTooLargeError extends Error {
+  constructor() {
+    super(`request body over ${MAX_BODY_BYTES} bytes`);
+  }
 }
 
 function createReceiverMetrics(registry: Registry) {
@@ -182,6 +223,11 @@ function createReceiverMetrics(registry: Registry) {
     rejected: new Counter({
       name: 'gridpulse_receiver_rejected_total',
       help: 'Requests refused: bad or missing signature, stale timestamp, or oversized body.',
+      registers: [registry],
+    }),
+    failed: new Counter({
+      name: 'gridpulse_receiver_handler_failures_total',
+      help: 'Verified events whose handler threw; answered 500 so that they are delivered again.',
       registers: [registry],
     }),
   };

@@ -126,4 +126,56 @@ describe('the example webhook receiver', () => {
       await rotating.stop();
     }
   });
+
+  it('answers 500 when its handler throws, and acts on the redelivery', async () => {
+    let calls = 0;
+    const flaky = await startReceiver({
+      secrets: [secret],
+      logger: memory.logger,
+      onEvent: async () => {
+        calls += 1;
+        if (calls === 1) throw new Error('database unavailable');
+      },
+    });
+    try {
+      const other = createEventRecord('site.created', { id: 's13' }, { timestamp: Date.now() });
+      const post = async () => {
+        const timestamp = new Date();
+        const body = toWebhookBody(other);
+        const response = await request(flaky.url, {
+          method: 'POST',
+          body,
+          headers: {
+            'webhook-id': other.key,
+            'webhook-timestamp': String(Math.floor(timestamp.getTime() / 1000)),
+            'webhook-signature': new Webhook(secret).sign(other.key, timestamp, body),
+          },
+        });
+        await response.body.dump();
+        return response.statusCode;
+      };
+
+      expect(await post()).toBe(500);
+      expect(flaky.summary()).toMatchObject({ received: 0, failed: 1, duplicates: 0 });
+      expect(memory.lines().find((l) => l.msg === 'handler failed')).toMatchObject({
+        webhookId: other.key,
+        err: { message: 'database unavailable' },
+      });
+
+      expect(await post()).toBe(204);
+      expect(calls).toBe(2);
+      expect(flaky.summary()).toMatchObject({ received: 1, failed: 1, duplicates: 0 });
+    } finally {
+      await flaky.stop();
+    }
+  });
+
+  it('refuses a signed body that is not JSON with 400', async () => {
+    const id = 'msg_not_json';
+    const response = await signedPost('{"type": "site.created"', id);
+    await response.body.dump();
+
+    expect(response.statusCode).toBe(400);
+    expect(received.map((e) => e.webhookId)).not.toContain(id);
+  });
 });
