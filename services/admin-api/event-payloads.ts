@@ -46,9 +46,8 @@ export function siteCreatedEvent(site: SiteRecord): EventRecord {
  * `customer.phone` is in the catalogue's field table but not in its example; it is always
  * present here (null when unknown), after `email` as the table lists it.
  *
- * Limitation: the payload carries no enrollment or program id, and the event key is a hash of
- * the payload, so two approved enrollments of one customer with the same program manager share
- * a key and a deduplicating receiver keeps only the first.
+ * The payload carries no enrollment id, so two enrollments of one customer with the same
+ * program manager would hash alike: the enrollment id scopes the key.
  */
 export function enrollmentApprovedEvent(
   enrollment: EnrollmentRecord,
@@ -74,6 +73,7 @@ export function enrollmentApprovedEvent(
   return createEventRecord('enrollment.approved', data, {
     timestamp: enrollment.approvedAt ?? enrollment.updatedAt,
     workspaceId: enrollment.workspaceId,
+    keyScope: enrollment.id,
   });
 }
 

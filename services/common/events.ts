@@ -64,9 +64,15 @@ export function canonicalJson(value: unknown): string {
  * The event key: hex SHA-256 over the type and the canonical JSON of the data. Reprocessing
  * the same input yields the same key, so receivers dedupe on it (it is also the Standard
  * Webhooks webhook-id).
+ *
+ * `scope` is for a payload that does not name what it is about (the catalogue's
+ * enrollment.approved has no enrollment id): the id of its source record goes into the hash
+ * too, so two distinct events with identical data still get distinct keys.
  */
-export function computeEventKey(type: string, data: unknown): string {
-  return createHash('sha256').update(type).update('\n').update(canonicalJson(data)).digest('hex');
+export function computeEventKey(type: string, data: unknown, scope?: string): string {
+  const hash = createHash('sha256').update(type).update('\n');
+  if (scope !== undefined) hash.update(scope).update('\n');
+  return hash.update(canonicalJson(data)).digest('hex');
 }
 
 /** Builds the envelope for `data`, with its key and the catalogue version for `type`. */
@@ -78,12 +84,14 @@ export function createEventRecord(
     workspaceId?: string | null;
     deviceId?: string | null;
     deviceType?: string | null;
+    /** See computeEventKey. */
+    keyScope?: string;
   },
 ): EventRecord {
   return {
     type,
     version: EVENT_VERSIONS[type],
-    key: computeEventKey(type, data),
+    key: computeEventKey(type, data, meta.keyScope),
     timestamp: meta.timestamp,
     workspaceId: meta.workspaceId ?? null,
     deviceId: meta.deviceId ?? null,

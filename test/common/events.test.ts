@@ -27,6 +27,15 @@ describe('computeEventKey', () => {
     expect(computeEventKey('device.discovered', { deviceId: 'd1', n: 1 })).not.toBe(key);
     expect(computeEventKey('device.updated', { deviceId: 'd1', n: 2 })).not.toBe(key);
   });
+
+  it('separates identical data of different source records when given their ids as scope', () => {
+    const data = { program: { manager: 'GridCo' } };
+    const a = computeEventKey('enrollment.approved', data, 'en-1');
+
+    expect(computeEventKey('enrollment.approved', data, 'en-1')).toBe(a);
+    expect(computeEventKey('enrollment.approved', data, 'en-2')).not.toBe(a);
+    expect(computeEventKey('enrollment.approved', data)).not.toBe(a);
+  });
 });
 
 describe('toWebhookBody', () => {

@@ -21,7 +21,9 @@ describe('the example webhook receiver', () => {
     receiver = await startReceiver({
       secrets: [secret],
       logger: memory.logger,
-      onEvent: (e) => received.push(e),
+      onEvent: (e) => {
+        received.push(e);
+      },
     });
   });
   afterAll(() => receiver.stop());
