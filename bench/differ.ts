@@ -72,14 +72,15 @@ async function main(): Promise<void> {
 
   try {
     // Discovery round, not timed: every device gets a snapshot first.
-    await produce(kafka, serde, topics, makeRound(0, 0));
+    const levels: number[] = [];
+    await produce(kafka, serde, topics, makeRound(0, 0, levels));
     await runDiffer(kafka, admin, config, topics, 'warm-up (first sight of every device)', DEVICES);
 
     let total = DEVICES;
     for (const changing of [0.1, 1]) {
       const samples: DeviceSample[] = [];
       for (let poll = 1; poll < POLLS; poll += 1)
-        samples.push(...makeRound(poll, changing, changing === 1 ? 100 : 0));
+        samples.push(...makeRound(poll, changing, levels, changing === 1 ? 100 : 0));
       await produce(kafka, serde, topics, samples);
       total += samples.length;
       await runDiffer(
@@ -101,15 +102,25 @@ async function main(): Promise<void> {
   }
 }
 
-/** One poll of every device; `changing` of them move 5 points (past the 1-point deadband). */
-function makeRound(poll: number, changing: number, offsetPoll = 0): DeviceSample[] {
+/**
+ * One poll of every device: `changing` of them move 5 points from where they were (past the
+ * 1-point deadband), the others repeat their last level, so exactly that share changes.
+ * `levels` holds each device's charge level across rounds.
+ */
+function makeRound(
+  poll: number,
+  changing: number,
+  levels: number[],
+  offsetPoll = 0,
+): DeviceSample[] {
   const samples: DeviceSample[] = [];
   const polledAt = T0 + (poll + offsetPoll) * 5 * MINUTE;
   for (let device = 0; device < DEVICES; device += 1) {
     const changes = (device * 7919 + poll * 104729) % 1000 < changing * 1000;
-    samples.push(
-      makeSample(`tesla:bench-${device}`, polledAt, changes ? 40 + ((poll * 5) % 50) : 40),
-    );
+    const previous = levels[device] ?? 40;
+    const level = changes ? 40 + ((previous - 40 + 5) % 50) : previous;
+    levels[device] = level;
+    samples.push(makeSample(`tesla:bench-${device}`, polledAt, level));
   }
   return samples;
 }
