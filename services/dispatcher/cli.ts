@@ -18,7 +18,10 @@ export function destinationsCommand(): Command {
   );
 
   withInputOptions(
-    command.command('create').description('create a destination (prints its secret once)'),
+    command
+      .command('create')
+      .alias('add')
+      .description('create a destination (prints its secret once)'),
   )
     .requiredOption('--url <url>', 'https URL receiving the POSTs')
     .action(async (flags: InputFlags & { url: string }) => {
