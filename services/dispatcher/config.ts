@@ -142,6 +142,15 @@ export function parseDurationMs(text: string): number | undefined {
   return Math.round(Number(match[1]) * UNIT_MS[match[2] ?? 'ms']!);
 }
 
+/** The inverse of parseDurationMs: `ms` in the largest unit that divides it ('3s', '36h'). */
+export function formatDurationMs(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const unitMs = UNIT_MS[unit]!;
+    if (ms >= unitMs && ms % unitMs === 0) return `${ms / unitMs}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
 function duration(defaultText: string) {
   return z
     .string()

@@ -3,7 +3,7 @@ import type { Logger } from '../common/logger';
 import type { AvroSerde } from '../common/avro';
 import type { Topics } from '../common/topics';
 import type { BatchingProducer } from './batching-producer';
-import type { DispatcherConfig } from './config';
+import { formatDurationMs, type DispatcherConfig } from './config';
 import type { Destination } from './destination';
 import type { DestinationStore } from './destination-store';
 import type { DestinationManager } from './destinations';
@@ -378,15 +378,15 @@ export function createDeliveryScheduler(deps: {
       current.enabledAt,
     );
     if (!current.enabled || at - lastOk < config.autoDisableAfterMs) return;
-    const days = Math.round(config.autoDisableAfterMs / 86_400_000);
     logger.warn(
       { destinationId: destination.id, lastSuccessAt: lastOk },
       'destination failing for days, disabling it',
     );
     metrics.autoDisabled.inc({ reason: 'failing' });
+    const period = formatDurationMs(config.autoDisableAfterMs);
     await manager.disable(
       destination.id,
-      `no successful delivery for ${days} days and retries exhausted`,
+      `no successful delivery for ${period} and retries exhausted`,
     );
   }
 
