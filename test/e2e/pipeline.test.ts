@@ -5,10 +5,13 @@ import path from 'node:path';
 import { request } from 'undici';
 import { createAvroSerde } from '../../services/common/avro';
 import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../../services/common/config';
+import type { DeviceState } from '../../services/common/device-state';
 import type { EventRecord } from '../../services/common/events';
 import { createKafka } from '../../services/common/kafka';
 import { createLogger } from '../../services/common/logger';
 import { resolveTopics } from '../../services/common/topics';
+import { loadDifferConfig } from '../../services/differ/config';
+import { toDeviceSample } from '../../services/differ/device-state';
 import {
   fetchReceiverSummary,
   startLocalPipeline,
@@ -16,8 +19,9 @@ import {
   type PipelineService,
 } from '../../services/cli/local-pipeline';
 import { ensureTopics } from '../../services/cli/topics';
-import type { SimTruth } from '../../services/oem-simulator/types';
+import type { SimTruth, SimTruthDevice } from '../../services/oem-simulator/types';
 import { waitFor } from '../support/kafka';
+import { createSimulatorReplica, listMeaningfulChanges, type ReportedState } from './state-truth';
 
 /**
  * The whole pipeline, each service its own process as in production, against the simulator
@@ -28,6 +32,7 @@ import { waitFor } from '../support/kafka';
 const POLL_INTERVAL_SECONDS = 2;
 const OFFLINE_POLLS = 2;
 const LIFECYCLE_TICK_MS = 6_000;
+const SIMULATOR = { seed: 7, fleet: { tesla: 6, enphase: 6 }, offlineRate: 0.2, churnRate: 0.02 };
 
 describe('the pipeline end to end', () => {
   const prefix = `e2e${randomBytes(3).toString('hex')}`;
@@ -38,6 +43,9 @@ describe('the pipeline end to end', () => {
   };
   const config = toConnectivityConfig(parseEnv(baseEnvSchema, env), 'e2e');
   const topics = resolveTopics(prefix);
+  const differEnv = { DIFF_OFFLINE_POLLS: String(OFFLINE_POLLS) };
+  // The deadbands the differ runs with: its defaults, read the way the differ reads them.
+  const { deadbands } = loadDifferConfig({ ...env, ...differEnv }).rules;
   let pipeline: LocalPipeline;
   let simulatorUrl: string;
   let startedAt: number;
@@ -54,21 +62,21 @@ describe('the pipeline end to end', () => {
     simulatorUrl = `http://127.0.0.1:${ports['oem-simulator']}`;
     pipeline = await startLocalPipeline({
       services: ['oem-simulator', 'webhook-receiver', 'differ', 'dispatcher', 'poller'],
-      fleet: { tesla: 6, enphase: 6 },
+      fleet: SIMULATOR.fleet,
       pollIntervalSeconds: POLL_INTERVAL_SECONDS,
       faultRate: 0.05,
-      offlineRate: 0.2,
-      seed: 7,
+      offlineRate: SIMULATOR.offlineRate,
+      seed: SIMULATOR.seed,
       env,
       logDir: path.join(os.tmpdir(), `gridpulse-${prefix}`),
       ports,
       serviceEnv: {
         'oem-simulator': {
           SIM_LIFECYCLE_TICK_MS: String(LIFECYCLE_TICK_MS),
-          SIM_CHURN_RATE: '0.02',
+          SIM_CHURN_RATE: String(SIMULATOR.churnRate),
           SIM_RETRY_AFTER_SECONDS: '1',
         },
-        differ: { DIFF_OFFLINE_POLLS: String(OFFLINE_POLLS) },
+        differ: differEnv,
         poller: { OEM_TIMEOUT_MS: '3000' },
       },
     });
@@ -90,6 +98,7 @@ describe('the pipeline end to end', () => {
     expect(check.devicesWithoutDiscovery).toEqual([]);
     expect(check.missedDisconnections).toEqual([]);
     expect(check.counts['device.updated'] ?? 0).toBeGreaterThan(0);
+    expectStatesConverged(check);
   }, 180_000);
 
   it('loses nothing when each service is killed with SIGKILL mid-run and restarted', async () => {
@@ -111,7 +120,21 @@ describe('the pipeline end to end', () => {
     // A restart must not make a known device look new: one discovery per device, unless it
     // really came back after a disconnection.
     expect(check.spuriousRediscoveries).toEqual([]);
+    expect(check.missedDisconnections).toEqual([]);
+    expectStatesConverged(check);
   }, 240_000);
+
+  function expectStatesConverged(check: Awaited<ReturnType<typeof settleAndCheck>>) {
+    console.log(
+      JSON.stringify({ counts: check.counts, compared: check.devicesCompared, gaps: check.gaps }),
+    );
+    // The replica must be the simulator's fleet, or its readings would prove nothing.
+    expect(check.replicaTruth).toEqual(check.truthDevices);
+    expect(check.devicesCompared.tesla).toBeGreaterThan(0);
+    expect(check.devicesCompared.enphase).toBeGreaterThan(0);
+    expect(check.readingMismatches).toEqual([]);
+    expect(check.stateMismatches).toEqual([]);
+  }
 
   /** Waits until the receiver holds every event on events.v1, then compares the two. */
   async function settleAndCheck() {
@@ -119,7 +142,7 @@ describe('the pipeline end to end', () => {
     let received = new Set<string>();
     await waitFor(
       async () => {
-        events = await readAllEvents();
+        events = await readAll(topics['events.v1'], (raw) => raw as EventRecord);
         received = new Set(await fetchReceived());
         return events.length > 0 && events.every((event) => received.has(event.key));
       },
@@ -131,31 +154,42 @@ describe('the pipeline end to end', () => {
     );
 
     const onTopic = new Set(events.map((event) => event.key));
-    const truth = await fetchTruth();
+    // The poller is stopped, so device-state.v1 is complete: it says when each device was
+    // polled and what the poller read.
+    const [samples, truth] = await Promise.all([
+      readAll(topics['device-state.v1'], toDeviceSample),
+      fetchTruth(),
+    ]);
     const discovered = new Set(
       events.filter((e) => e.type === 'device.discovered').map((e) => e.deviceId),
     );
     const disconnected = events.filter((e) => e.type === 'device.disconnected');
-    const polledUntil = Date.now() - 5_000;
-
-    // A device online for at least three poll intervals of the run was polled while online.
-    const longLived = truth.devices.filter(
-      (d) => onlineMs(d, startedAt, polledUntil) > 3 * POLL_INTERVAL_SECONDS * 1000,
-    );
-    // Seen online (so discovered), then offline or removed long enough that OFFLINE_POLLS
-    // consecutive polls saw it, with slack for the polls that faults spoil.
+    // The truth is read after settling, when the simulator has moved on: only time in which
+    // the poller was polling counts (isPolledAt ends at the last poll).
+    const polledUntil = Date.now();
     const interval = POLL_INTERVAL_SECONDS * 1000;
+    const isPolledAt = createPollCoverage(samples, startedAt, 3 * interval);
+
+    // A device online for at least three poll intervals while the poller was polling was
+    // polled while online.
+    const polledOnlineMs = (d: SimTruthDevice, to: number) =>
+      onlineSpans(d, to).reduce((total, [a, b]) => total + isPolledAt.durationMs(a, b), 0);
+    const longLived = truth.devices.filter((d) => polledOnlineMs(d, polledUntil) > 3 * interval);
+    // Seen online (so discovered), then offline or removed long enough that OFFLINE_POLLS
+    // consecutive polls saw it, with slack for the polls that faults spoil. Only time in which
+    // the poller was polling counts: a SIGKILLed poller's connections wait for the group to
+    // move them, and an offline spell no poll saw cannot be reported.
     const threshold = (OFFLINE_POLLS + 4) * interval;
     const mustDisconnect = truth.devices.filter((d) => {
-      const wasOnlineBefore = (at: number) => onlineMs(d, startedAt, at) > 3 * interval;
+      const wasOnlineBefore = (at: number) => polledOnlineMs(d, at) > 3 * interval;
       const longOffline = d.offline.some(
         (span) =>
           wasOnlineBefore(span.from) &&
-          (span.to ?? polledUntil) - Math.max(span.from, startedAt) > threshold,
+          isPolledAt.durationMs(span.from, span.to ?? polledUntil) > threshold,
       );
       const removedEarly =
         d.removedAt !== null &&
-        d.removedAt < polledUntil - threshold &&
+        isPolledAt.durationMs(d.removedAt, polledUntil) > threshold &&
         wasOnlineBefore(d.removedAt);
       return longOffline || removedEarly;
     });
@@ -188,37 +222,137 @@ describe('the pipeline end to end', () => {
       spuriousRediscoveries: [...discoveriesByDevice]
         .filter(([id, count]) => count > 1 + (disconnectionsByDevice.get(id) ?? 0))
         .map(([id]) => id),
+      gaps: isPolledAt.gaps.map(([a, b]) =>
+        [a, b].map((t) => (Number.isFinite(t) ? t - startedAt : t)),
+      ),
+      ...checkStates(events, received, samples, truth),
     };
   }
 
   /**
-   * Everything committed on events.v1, read until the topic has been quiet for a while
-   * (transaction markers take offsets too, so the high watermark is no end marker).
+   * Does the receiver's view of each device converge on the simulator's? Two links, each
+   * checked strictly:
+   *
+   * 1. Simulator to poller: the last reading the differ accepted for each Tesla device equals
+   *    what the simulator's physics gives at the instant live_status names (to its 1 s
+   *    resolution; see listTeslaReadingDifferences). Not "the simulator's state now": its clock
+   *    is the wall clock, so a battery keeps charging or discharging after the poller stops,
+   *    and its powers change every 60 s step. Enphase readings are stamped with the gateway's
+   *    last 5-minute report, not the instant they were read, so there is no instant to replay.
+   *
+   *    Limitation: the simulator serves Enphase latest_telemetry and the aggregate SoC as read
+   *    now but stamps them with the last 5-minute mark, so every Enphase poll after the first
+   *    of a 5-minute window is stale to the differ (rightly: a real gateway's data does not
+   *    change between reports) and its changes never reach the receiver. In a run this short
+   *    link 2 then compares each Enphase device with the first reading of its window only.
+   * 2. Poller to receiver: for every device the poller ever saw online, the latest
+   *    device.updated the receiver holds (by timestamp, then state time) carries a state within
+   *    the differ's deadbands of that last accepted reading. Anything beyond a deadband would
+   *    have been an update, so this is the tolerance, and no other; it holds after a
+   *    disconnection too (the differ keeps the reported state, and a return reports afresh).
+   *
+   * "Last accepted" is the differ's rule: the newest state time (state.createdAt, else
+   * polledAt), the earliest poll of it when several polls carry the same one; later polls
+   * with the same state time are stale and change nothing. Failed polls write nothing to
+   * device-state.v1 and so do not count, and devices offline or removed at the end are
+   * covered by the disconnection check, while their last online reading still holds here.
    */
-  async function readAllEvents(): Promise<EventRecord[]> {
+  function checkStates(
+    events: EventRecord[],
+    received: Set<string>,
+    samples: DeviceState[],
+    truth: SimTruth,
+  ) {
+    const lastAccepted = new Map<string, DeviceState>();
+    for (const sample of samples) {
+      if (sample.connectivity !== 'ONLINE' || sample.state === null) continue;
+      const previous = lastAccepted.get(sample.deviceId);
+      if (!previous || stateTimeOf(sample) > stateTimeOf(previous)) {
+        lastAccepted.set(sample.deviceId, sample);
+      }
+    }
+
+    const latestUpdate = new Map<string, { event: EventRecord; state: ReportedState }>();
+    for (const event of events) {
+      if (event.type !== 'device.updated' || event.deviceId === null) continue;
+      const state = (JSON.parse(event.data) as { state: ReportedState }).state;
+      const previous = latestUpdate.get(event.deviceId);
+      const isLater =
+        !previous ||
+        event.timestamp > previous.event.timestamp ||
+        (event.timestamp === previous.event.timestamp &&
+          Date.parse(state.createdAt) > Date.parse(previous.state.createdAt));
+      if (isLater) latestUpdate.set(event.deviceId, { event, state });
+    }
+
+    const replica = createSimulatorReplica(SIMULATOR, truth);
+    const stateMismatches: Array<{ deviceId: string; problem: string }> = [];
+    for (const [deviceId, sample] of lastAccepted) {
+      const latest = latestUpdate.get(deviceId);
+      if (!latest) {
+        stateMismatches.push({ deviceId, problem: 'no device.updated on events.v1' });
+        continue;
+      }
+      if (!received.has(latest.event.key)) {
+        stateMismatches.push({
+          deviceId,
+          problem: `latest update ${latest.event.key} not received`,
+        });
+      }
+      for (const change of listMeaningfulChanges(latest.state, sample.state!, deadbands)) {
+        stateMismatches.push({ deviceId, problem: change });
+      }
+    }
+
+    const readingMismatches = [...lastAccepted.values()]
+      .filter((sample) => sample.oem === 'tesla')
+      .flatMap((sample) =>
+        replica
+          .listTeslaReadingDifferences(sample)
+          .map((problem) => ({ deviceId: sample.deviceId, problem })),
+      );
+
+    return {
+      devicesCompared: {
+        tesla: 0,
+        enphase: 0,
+        ...countBy([...lastAccepted.values()], (s) => s.oem),
+      },
+      stateMismatches,
+      readingMismatches,
+      replicaTruth: replica.truth(truth.now),
+      truthDevices: truth.devices,
+    };
+  }
+
+  /**
+   * Everything committed on a topic, read until it has been quiet for a while (transaction
+   * markers take offsets too, so the high watermark is no end marker).
+   */
+  async function readAll<T>(topic: string, parse: (raw: unknown) => T): Promise<T[]> {
     const kafka = createKafka(config, createLogger({ service: 'e2e', level: 'silent' }));
     const serde = createAvroSerde(config);
-    const events: EventRecord[] = [];
+    const values: T[] = [];
     let lastMessageAt = Date.now();
     const consumer = kafka.consumer({
       groupId: `${prefix}.reader.${randomBytes(3).toString('hex')}`,
       readUncommitted: false,
     });
     await consumer.connect();
-    await consumer.subscribe({ topic: topics['events.v1'], fromBeginning: true });
+    await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message }) => {
         lastMessageAt = Date.now();
-        if (message.value) events.push(await serde.decode<EventRecord>(message.value));
+        if (message.value) values.push(parse(await serde.decode<unknown>(message.value)));
       },
     });
-    await waitFor(() => events.length > 0 && Date.now() - lastMessageAt > 3_000, {
+    await waitFor(() => values.length > 0 && Date.now() - lastMessageAt > 3_000, {
       timeoutMs: 60_000,
       intervalMs: 250,
-      what: 'events.v1 to be read to a quiet end',
+      what: `${topic} to be read to a quiet end`,
     });
     await consumer.disconnect();
-    return events;
+    return values;
   }
 
   async function fetchReceived(): Promise<string[]> {
@@ -232,15 +366,52 @@ describe('the pipeline end to end', () => {
   }
 });
 
-/** How long the device was present and online between `from` and `to`. */
-function onlineMs(device: SimTruth['devices'][number], from: number, to: number): number {
-  const start = Math.max(device.addedAt, from);
+/** When the device was present and online, up to `to`. */
+function onlineSpans(device: SimTruthDevice, to: number): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  let from = device.addedAt;
   const end = Math.min(device.removedAt ?? to, to);
-  const offline = device.offline.reduce((total, span) => {
-    const overlap = Math.min(span.to ?? end, end) - Math.max(span.from, start);
-    return total + Math.max(0, overlap);
-  }, 0);
-  return Math.max(0, end - start - offline);
+  for (const span of device.offline) {
+    if (span.from > from) spans.push([from, Math.min(span.from, end)]);
+    from = Math.max(from, span.to ?? Infinity);
+  }
+  if (from < end) spans.push([from, end]);
+  return spans.filter(([a, b]) => b > a);
+}
+
+/**
+ * When the poller was polling: between the start and the last poll, minus every stretch of
+ * more than `gapMs` in which no device of the fleet was polled at all (a killed poller, or the
+ * pause between the two tests).
+ */
+function createPollCoverage(samples: DeviceState[], startedAt: number, gapMs: number) {
+  const polls = samples.map((s) => s.polledAt).sort((a, b) => a - b);
+  const gaps: Array<[number, number]> = [[-Infinity, Math.max(startedAt, polls[0] ?? startedAt)]];
+  for (let i = 1; i < polls.length; i += 1) {
+    if (polls[i]! - polls[i - 1]! > gapMs) gaps.push([polls[i - 1]!, polls[i]!]);
+  }
+  gaps.push([polls.at(-1) ?? startedAt, Infinity]);
+  return {
+    gaps,
+    /** How much of [from, to] the poller spent polling. */
+    durationMs(from: number, to: number): number {
+      const overlap = gaps.reduce(
+        (total, [a, b]) => total + Math.max(0, Math.min(b, to) - Math.max(a, from)),
+        0,
+      );
+      return Math.max(0, to - from - overlap);
+    },
+  };
+}
+
+function stateTimeOf(sample: DeviceState): number {
+  return sample.state?.createdAt ?? sample.polledAt;
+}
+
+function countBy<T>(items: T[], keyOf: (item: T) => string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of items) counts[keyOf(item)] = (counts[keyOf(item)] ?? 0) + 1;
+  return counts;
 }
 
 function sleep(ms: number): Promise<void> {
