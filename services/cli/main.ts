@@ -27,16 +27,26 @@ export function createProgram(): Command {
   return program;
 }
 
-if (require.main === module || process.argv[1]?.endsWith('gridpulse.js')) {
-  createProgram()
-    .parseAsync(process.argv)
-    .catch((err: unknown) => {
-      if (err instanceof CommanderError) {
-        process.exitCode = err.exitCode;
-        return;
-      }
-      const message = err instanceof Error ? err.message : String(err);
-      process.stderr.write(`gridpulse: ${message}\n`);
-      process.exitCode = 1;
-    });
+/** Parses `argv` and runs the command; bad arguments and failures set a non-zero exit code. */
+export async function runCli(argv: string[]): Promise<void> {
+  // `gridpulse connections list | head`: the reader left, which is no error of ours.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+  try {
+    await createProgram().parseAsync(argv);
+  } catch (err: unknown) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`gridpulse: ${message}\n`);
+    process.exitCode = 1;
+  }
 }
+
+// `node --import tsx services/cli/main.ts …` (the container image); bin/gridpulse.js calls
+// runCli itself, since under npx its path is a link named `gridpulse`, not this file.
+if (require.main === module) void runCli(process.argv);

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createAvroSerde } from '../../services/common/avro';
@@ -38,6 +40,29 @@ describe('gridpulse command line', () => {
     // At most a pointer to --help after it; never a stack trace.
     expect(lines.length).toBeLessThanOrEqual(2);
     expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('runs through a link named gridpulse, as npx and npm install -g call it', async () => {
+    const link = path.join(mkdtempSync(path.join(os.tmpdir(), 'gridpulse-bin-')), 'gridpulse');
+    symlinkSync(BIN, link);
+
+    const help = await run(process.execPath, [link, '--help']);
+    expect(help.stdout).toContain('Usage: gridpulse');
+    await expect(run(process.execPath, [link, 'no-such-command'])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/unknown command/),
+    });
+  });
+
+  it('exits quietly when the reader of its output goes away', async () => {
+    const { stdout, stderr } = await run('bash', [
+      '-c',
+      `"${process.execPath}" "${BIN}" topics --list | true; echo "exit \${PIPESTATUS[0]}" >&2`,
+    ]);
+    // `true` exits before the command writes a line, so every write meets a closed pipe.
+    expect(stdout).toBe('');
+    expect(stderr).not.toMatch(/EPIPE/);
+    expect(stderr).toMatch(/exit 0/);
   });
 
   it('prints help for every command', async () => {
