@@ -55,7 +55,10 @@ export function connectionsCommand(): Command {
     .description('list registered connections (secrets are never printed)')
     .option('--json', 'one JSON object per line')
     .action(async (flags: { json?: boolean }) => {
-      const connections = await withStore(({ read }) => read());
+      const unreadable = new Map<string, string>();
+      const connections = await withStore(({ read }) =>
+        read((connectionId, err) => unreadable.set(connectionId ?? '?', errorCode(err))),
+      );
       for (const connection of [...connections.values()].sort(byId)) {
         const safe = describeConnection(connection);
         if (flags.json) print(JSON.stringify(safe));
@@ -68,6 +71,16 @@ export function connectionsCommand(): Command {
         }
       }
       if (!flags.json) print(`connections: ${connections.size}`);
+      if (unreadable.size > 0) {
+        // Usually encrypted under a key this command was not given: say so rather than
+        // pretend they are not there.
+        const codes = [...new Set(unreadable.values())].join(', ');
+        process.stderr.write(
+          `connections: ${unreadable.size} more could not be read (${codes}); ` +
+            "set CREDENTIALS_ENCRYPTION_KEY to the services' key " +
+            '(gridpulse start keeps it in ~/.cache/gridpulse/run/pipeline/credentials.key)\n',
+        );
+      }
     });
 
   return command;
@@ -76,7 +89,9 @@ export function connectionsCommand(): Command {
 async function withStore<T>(
   work: (store: {
     writer: ReturnType<typeof createConnectionWriter>;
-    read: () => Promise<Map<string, Connection>>;
+    read: (
+      onInvalid?: (connectionId: string | null, err: unknown) => void,
+    ) => Promise<Map<string, Connection>>;
   }) => Promise<T>,
 ): Promise<T> {
   const env = parseEnv(connectionsEnvSchema);
@@ -94,7 +109,7 @@ async function withStore<T>(
   try {
     return await work({
       writer: createConnectionWriter({ producer, serde, topic, credentialsKey }),
-      read: () => readAllConnections({ kafka, serde, topic, credentialsKey }),
+      read: (onInvalid) => readAllConnections({ kafka, serde, topic, credentialsKey, onInvalid }),
     });
   } finally {
     await producer.disconnect();
@@ -121,4 +136,9 @@ function byId(a: Connection, b: Connection): number {
 
 function print(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'undecodable';
 }
