@@ -134,9 +134,23 @@ export function normalizeTeslaLiveStatus(input: {
   );
 }
 
+/**
+ * A reserve sent as a 0..1 fraction still lies within 0..100, so the range alone cannot tell.
+ * Tesla sets reserves in whole percents and states the site's nameplate energy in Wh beside
+ * it: a fractional reserve, or a nameplate too small to be Wh, means another unit.
+ */
 function readBackupReserve(siteInfo: JsonObject): number | null {
-  const reserve = optionalNumber(siteInfo, 'backup_reserve_percent', 'site_info');
-  assertRange(reserve, 0, 100, 'site_info', 'backup_reserve_percent');
+  const what = 'site_info';
+  const nameplate = optionalNumber(siteInfo, 'nameplate_energy', what);
+  assertRange(nameplate, MIN_PACK_WH, MAX_PACK_WH, what, 'nameplate_energy');
+  const reserve = optionalNumber(siteInfo, 'backup_reserve_percent', what);
+  assertRange(reserve, 0, 100, what, 'backup_reserve_percent');
+  if (reserve !== null && !Number.isInteger(reserve)) {
+    throw new NormalizationError('implausible_value', 'backup reserve is not a whole percent', {
+      what,
+      field: 'backup_reserve_percent',
+    });
+  }
   return reserve;
 }
 

@@ -201,6 +201,35 @@ describe('normalizeTeslaLiveStatus', () => {
     );
   });
 
+  it('refuses a site_info whose reserve is a 0..1 fraction, though it lies within 0..100', () => {
+    const [site] = parseTeslaProducts(products) as [TeslaSite];
+    const normalizeWith = (info: JsonObject) => () =>
+      normalizeTeslaLiveStatus({
+        connection: connection('tesla'),
+        site,
+        liveStatus: live,
+        siteInfo: info,
+        polledAt: POLLED_AT,
+        idleThresholdW: 50,
+      });
+
+    // As the simulator's otherUnits fault sends it: percent → fraction, Wh → kWh.
+    expectReason(
+      normalizeWith({ ...siteInfo, backup_reserve_percent: 0.2, nameplate_energy: 40.5 }),
+      'implausible_value',
+    );
+    // The reserve alone, with the nameplate left out.
+    const { nameplate_energy: _nameplate, ...withoutNameplate } = siteInfo;
+    expectReason(
+      normalizeWith({ ...withoutNameplate, backup_reserve_percent: 0.2 }),
+      'implausible_value',
+    );
+    // A whole percent with the nameplate in Wh is read as it is.
+    expect(normalizeWith({ ...siteInfo, backup_reserve_percent: 20 })().state?.backupReserve).toBe(
+      20,
+    );
+  });
+
   it('refuses a body cut in half as malformed JSON', () => {
     const body = readFileSync(path.join(FIXTURES, 'tesla/ha-teslemetry-live_status.json'), 'utf8');
     expectReason(
