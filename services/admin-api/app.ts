@@ -5,7 +5,13 @@ import type { DestinationManager } from '../dispatcher/destinations';
 import { authenticate } from './auth';
 import type { AdminApiConfig } from './config';
 import { AdminErrorCode } from './errors';
-import { createErrorHandler, send } from './http-errors';
+import {
+  answerClientError,
+  createErrorHandler,
+  createFrameworkErrorHandler,
+  send,
+} from './http-errors';
+import { MAX_ID_LENGTH } from './http-schemas';
 import { createIdempotency, createKeyedLock, type Idempotency } from './idempotency';
 import type { AdminApiMetrics } from './metrics';
 import { createOpenApiCollector } from './openapi';
@@ -69,6 +75,11 @@ export function createAdminApi(options: AdminApiOptions): FastifyInstance {
     bodyLimit: options.config.bodyLimitBytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // No id is longer; a longer path parameter is refused by the router, before validation.
+    routerOptions: { maxParamLength: MAX_ID_LENGTH },
+    // fastify answers these two kinds itself, in its own shape and echoing the whole path.
+    frameworkErrors: createFrameworkErrorHandler(logger),
+    clientErrorHandler: answerClientError,
     ajv: {
       // Unknown members are refused (not silently dropped) and types are never coerced.
       customOptions: {
@@ -83,6 +94,8 @@ export function createAdminApi(options: AdminApiOptions): FastifyInstance {
   app.addHook('onRoute', openApi.onRoute);
   app.decorateRequest('workspaceId', '');
   app.setErrorHandler(createErrorHandler(logger));
+  // fastify parses text/plain bodies by default: JSON is the only body this API takes (415).
+  app.removeContentTypeParser('text/plain');
   app.setNotFoundHandler((_request, reply) => {
     send(reply, 404, AdminErrorCode.notFound, 'no such route');
   });

@@ -1,7 +1,10 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isGridpulseError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { AdminErrorCode, HTTP_STATUS_BY_CODE } from './errors';
+import { MAX_ID_LENGTH } from './http-schemas';
 
 /** The body of every error response: a code to branch on, a message, the field when known. */
 export interface ErrorBody {
@@ -80,6 +83,53 @@ export function createErrorHandler(logger: Logger) {
     );
     return send(reply, 500, 'GP_ADMIN_INTERNAL', 'internal error');
   };
+}
+
+/**
+ * The errors fastify's router raises before a route is found (so before the auth hook): a
+ * path parameter over the router's limit, or one that is not valid percent-encoding. The
+ * answer never repeats the path: it can be kilobytes long.
+ */
+export function createFrameworkErrorHandler(logger: Logger) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+      const message = `a path parameter is longer than ${MAX_ID_LENGTH} characters`;
+      return send(reply, 400, AdminErrorCode.invalidRequest, message, 'params');
+    }
+    if (err.code === 'FST_ERR_BAD_URL') {
+      const message = 'a path parameter is not valid percent-encoding';
+      return send(reply, 400, AdminErrorCode.invalidRequest, message, 'params');
+    }
+    logger.error({ err, method: request.method }, 'request failed');
+    return send(reply, 500, 'GP_ADMIN_INTERNAL', 'internal error');
+  };
+}
+
+/**
+ * Malformed HTTP, answered on the socket before fastify sees a request (node's parser gave
+ * up): headers over node's limit (16 KiB with the URL), a broken request line, a request
+ * that did not arrive in time. Replaces fastify's default, which answers in its own shape.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has nobody left to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+
+  const [status, message] =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'the URL and headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'the request did not arrive in time']
+        : [400, 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code: AdminErrorCode.invalidRequest, message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        'Content-Type: application/json\r\nConnection: close\r\n\r\n' +
+        body,
+    );
+  }
+  socket.destroy(err);
 }
 
 export function send(

@@ -1,10 +1,13 @@
 /** JSON-schema pieces the routes share. */
 
+/** The longest id a path takes; the router refuses longer path parameters before validation. */
+export const MAX_ID_LENGTH = 128;
+
 export const idParams = {
   type: 'object',
   required: ['id'],
   additionalProperties: false,
-  properties: { id: { type: 'string', minLength: 1, maxLength: 128 } },
+  properties: { id: { type: 'string', minLength: 1, maxLength: MAX_ID_LENGTH } },
 } as const;
 
 /** Idempotency-Key: printable ASCII, as in the IETF draft's examples. */

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from './app';
 import { commandResultEvent } from './event-payloads';
-import { idempotencyHeaders, idempotencyKeyOf, idParams, iso } from './http-schemas';
+import { idempotencyHeaders, idempotencyKeyOf, idParams, iso, MAX_ID_LENGTH } from './http-schemas';
 import { COMMAND_SCHEMA, OPERATING_MODES, type CommandRecord } from './records';
 import { newId, requireOwned } from './routes-platform';
 import type { PendingRecord } from './transactional-writer';
@@ -107,7 +107,12 @@ const deviceParams = {
   required: ['deviceId'],
   additionalProperties: false,
   properties: {
-    deviceId: { type: 'string', minLength: 3, maxLength: 128, pattern: '^[a-z]+:[A-Za-z0-9_.-]+$' },
+    deviceId: {
+      type: 'string',
+      minLength: 3,
+      maxLength: MAX_ID_LENGTH,
+      pattern: '^[a-z]+:[A-Za-z0-9_.-]+$',
+    },
   },
 } as const;
 

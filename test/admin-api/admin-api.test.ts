@@ -290,6 +290,95 @@ describe('admin API', () => {
     });
   });
 
+  describe('errors fastify answers itself', () => {
+    /** The API's own error body: only `error`, with a catalogued code; never fastify's. */
+    function expectOwnShape(res: { headers: Record<string, unknown>; json(): any }, code: string) {
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      const { error, ...rest } = res.json() as { error: Record<string, unknown> };
+      expect(rest).toEqual({});
+      expect(error).toMatchObject({ code, message: expect.any(String) });
+      expect(['code', 'message', 'field']).toEqual(expect.arrayContaining(Object.keys(error)));
+    }
+
+    async function commandOffsets(): Promise<string> {
+      const offsets = await testKafka.admin.fetchTopicOffsets(testKafka.topics['commands.v1']);
+      return offsets.map((o) => `${o.partition}:${o.high}`).join(',');
+    }
+
+    test('answers an over-long path parameter with a 400 that does not echo the path', async () => {
+      const before = await commandOffsets();
+      const deviceId = `tesla:${'x'.repeat(5000)}`;
+      const res = await post(`/devices/${deviceId}/commands`, { stormMode: true });
+      expect(res.statusCode).toBe(400);
+      expectOwnShape(res, 'GP_ADMIN_INVALID_REQUEST');
+      expect(res.json()).toEqual({
+        error: {
+          code: 'GP_ADMIN_INVALID_REQUEST',
+          message: 'a path parameter is longer than 128 characters',
+          field: 'params',
+        },
+      });
+      expect(res.body).not.toContain('xxxxxxxxxx');
+      expect(await commandOffsets()).toBe(before);
+    });
+
+    test('takes a path parameter as long as the schemas allow (128 characters)', async () => {
+      const longest = `tesla:${'9'.repeat(122)}`;
+      const accepted = await post(`/devices/${longest}/commands`, { stormMode: true });
+      expect(accepted.statusCode).toBe(202);
+      expect(accepted.json().deviceId).toBe(longest);
+
+      const tooLong = await get(`/customers/${'c'.repeat(129)}`);
+      expect(tooLong.statusCode).toBe(400);
+      expect(tooLong.json().error).toMatchObject({
+        code: 'GP_ADMIN_INVALID_REQUEST',
+        field: 'params',
+      });
+    });
+
+    test('answers a path parameter that is not valid percent-encoding with its own 400', async () => {
+      const res = await get('/customers/%E0%A4%A');
+      expect(res.statusCode).toBe(400);
+      expectOwnShape(res, 'GP_ADMIN_INVALID_REQUEST');
+      expect(res.body).not.toContain('%E0');
+    });
+
+    test('answers a URL over node’s header limit with a 431 in the API’s shape', async () => {
+      const res = await get(`/devices/tesla:${'x'.repeat(20_000)}/commands`);
+      expect(res.statusCode).toBe(431);
+      expectOwnShape(res, 'GP_ADMIN_INVALID_REQUEST');
+      expect(res.body).not.toContain('xxxxxxxxxx');
+    });
+
+    test('answers an unknown route, and an unknown method of a known route, with 404', async () => {
+      // fastify has no 405: a method a path does not have is an unknown route.
+      for (const method of ['GET', 'DELETE', 'PUT']) {
+        const url = method === 'GET' ? '/no-such-route' : '/customers';
+        const res = await http(api.url, { method, url, headers: auth(KEY_A) });
+        expect(res.statusCode).toBe(404);
+        expect(res.json()).toEqual({
+          error: { code: 'GP_ADMIN_NOT_FOUND', message: 'no such route' },
+        });
+      }
+    });
+
+    test('answers a body that is not JSON (text/plain included) with 415', async () => {
+      for (const contentType of ['text/plain', 'application/xml']) {
+        const res = await post('/customers', '<firstName>A</firstName>', KEY_A, {
+          'content-type': contentType,
+        });
+        expect(res.statusCode).toBe(415);
+        expect(res.json()).toEqual({
+          error: {
+            code: 'GP_ADMIN_INVALID_REQUEST',
+            message: 'body must be application/json',
+            field: 'headers.content-type',
+          },
+        });
+      }
+    });
+  });
+
   describe('idempotency', () => {
     test('a retried POST with the same Idempotency-Key returns the first result and creates once', async () => {
       const headers = { 'idempotency-key': 'retry-me-1' };
