@@ -37,7 +37,7 @@ export function createErrorHandler(logger: Logger) {
         reply,
         400,
         AdminErrorCode.invalidRequest,
-        `${field} ${err.validation[0]?.message ?? 'is invalid'}`,
+        `${field} ${problemOf(err.validation[0])}`,
         field,
       );
     }
@@ -146,9 +146,30 @@ export function send(
 }
 
 interface AjvError {
+  keyword?: string;
   instancePath?: string;
   params?: Record<string, unknown>;
   message?: string;
+}
+
+/** ajv's message, reworded where it repeats the field or hides what is allowed. */
+function problemOf(error: AjvError | undefined): string {
+  const params = error?.params ?? {};
+  switch (error?.keyword) {
+    case 'required':
+      return 'is required';
+    case 'additionalProperties':
+      return 'is not allowed';
+    case 'enum':
+      if (Array.isArray(params.allowedValues)) {
+        return `must be one of ${params.allowedValues.join(', ')}`;
+      }
+      break;
+    case 'type':
+      // A nullable member's type is ['string', 'null']: ajv says "must be string,null".
+      return `must be ${String(params.type).split(',').join(' or ')}`;
+  }
+  return error?.message ?? 'is invalid';
 }
 
 function fieldOfValidation(context: string, error: AjvError | undefined): string {

@@ -246,19 +246,54 @@ describe('admin API', () => {
     }
 
     test.each([
-      ['an unknown member', { firstName: 'A', isAdmin: true }, 'body.isAdmin'],
-      ['a wrong type', { firstName: 42 }, 'body.firstName'],
-      ['a malformed email', { email: 'not-an-email' }, 'body.email'],
+      [
+        'an unknown member',
+        { firstName: 'A', isAdmin: true },
+        'body.isAdmin',
+        'body.isAdmin is not allowed',
+      ],
+      [
+        'a wrong type',
+        { firstName: 42 },
+        'body.firstName',
+        'body.firstName must be string or null',
+      ],
+      [
+        'a malformed email',
+        { email: 'not-an-email' },
+        'body.email',
+        'body.email must match format "email"',
+      ],
     ])(
       'answers %s with 400 naming the field, and writes nothing',
-      async (_what, payload, field) => {
+      async (_what, payload, field, message) => {
         const before = await customerOffsets();
         const res = await post('/customers', payload);
         expect(res.statusCode).toBe(400);
-        expect(res.json().error).toMatchObject({ code: 'GP_ADMIN_INVALID_REQUEST', field });
+        expect(res.json().error).toEqual({ code: 'GP_ADMIN_INVALID_REQUEST', message, field });
         expect(await customerOffsets()).toBe(before);
       },
     );
+
+    test('says a missing member is required, naming it once', async () => {
+      const res = await post('/sites', { referenceId: 'no-name' });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error).toEqual({
+        code: 'GP_ADMIN_INVALID_REQUEST',
+        message: 'body.siteName is required',
+        field: 'body.siteName',
+      });
+    });
+
+    test('lists the allowed values of an enum member', async () => {
+      const res = await post('/devices/tesla:123/commands', { operatingMode: 'turbo' });
+      expect(res.statusCode).toBe(400);
+      expect(res.json().error).toEqual({
+        code: 'GP_ADMIN_INVALID_REQUEST',
+        message: 'body.operatingMode must be one of self_consumption, autonomous, backup',
+        field: 'body.operatingMode',
+      });
+    });
 
     test('answers invalid JSON and an oversized body with 400 and writes nothing', async () => {
       const before = await customerOffsets();
