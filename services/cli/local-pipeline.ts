@@ -94,7 +94,8 @@ export async function startLocalPipeline(
     });
 
   let adminApi: LocalPipeline['adminApi'] = null;
-  let workspaces: string[] = [];
+  // workspace → organization of the simulated accounts, for the admin API's records.
+  const organizations = new Map<string, string>();
   const credentialsKey = loadOrCreateCredentialsKey(path.dirname(options.logDir));
 
   const stopAll = async () => {
@@ -130,7 +131,8 @@ export async function startLocalPipeline(
         simulatorUrl,
         credentialsKey,
       );
-      workspaces = [...new Set(connections.map((connection) => connection.workspaceId))];
+      for (const { workspaceId, organizationId } of connections)
+        organizations.set(workspaceId, organizationId);
       onStep(`connections: ${connections.length} registered on connections.v1`);
     }
 
@@ -147,7 +149,8 @@ export async function startLocalPipeline(
     }
 
     const interval = String(options.pollIntervalSeconds);
-    const adminKeys = (workspaces.length > 0 ? workspaces : ['demo']).map((workspaceId) => ({
+    const workspaces = organizations.size > 0 ? [...organizations.keys()] : ['demo'];
+    const adminKeys = workspaces.map((workspaceId) => ({
       workspaceId,
       key: `gpk_${randomBytes(18).toString('base64url')}`,
     }));
@@ -165,6 +168,7 @@ export async function startLocalPipeline(
           ADMIN_API_KEYS: adminKeys
             .map(({ workspaceId, key }) => `${workspaceId}:${sha256Hex(key)}`)
             .join(','),
+          ADMIN_API_ORGANIZATIONS: [...organizations].map((pair) => pair.join(':')).join(','),
           ADMIN_API_ALLOW_PRIVATE_URLS: 'true',
           CREDENTIALS_ENCRYPTION_KEY: credentialsKey,
         },
@@ -173,6 +177,7 @@ export async function startLocalPipeline(
           CREDENTIALS_ENCRYPTION_KEY: credentialsKey,
           POLL_INTERVAL_TESLA_SECONDS: interval,
           POLL_INTERVAL_ENPHASE_SECONDS: interval,
+          OEM_RATE_LIMIT_PER_SECOND: String(demoRateLimit(options)),
           TESLA_API_URL: `${simulatorUrl}/tesla`,
           TESLA_AUTH_URL: `${simulatorUrl}/tesla`,
           ENPHASE_API_URL: `${simulatorUrl}/enphase`,
@@ -276,6 +281,17 @@ function loadOrCreateCredentialsKey(dir: string): string {
   const key = randomBytes(32).toString('hex');
   writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
+}
+
+/**
+ * The vendors' limits are what the default guards; the simulator has none, and the demo polls
+ * every few seconds: a cycle takes about 3 requests per Tesla site and 5 per Enphase system,
+ * so with the default 20/s a few hundred accounts could not finish a cycle per interval.
+ */
+function demoRateLimit(options: PipelineOptions): number {
+  const perInterval = Math.max(options.fleet.tesla * 3, options.fleet.enphase * 5);
+  const needed = Math.ceil((2 * perInterval) / options.pollIntervalSeconds);
+  return Math.max(20, needed); // never below the poller's own default, 20/s
 }
 
 function sha256Hex(value: string): string {

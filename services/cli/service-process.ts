@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
+import { LAUNCHER_PID_ENV } from '../common/lifecycle';
 
 const REPO_ROOT = path.join(__dirname, '../..');
 
@@ -58,7 +59,7 @@ export function createServiceProcess(spec: ServiceProcessSpec): ServiceProcess {
       // stops the services in order and reads their final figures first.
       const started = spawn(process.execPath, ['--import', 'tsx', spec.entry], {
         cwd: REPO_ROOT,
-        env: spec.env,
+        env: { ...spec.env, [LAUNCHER_PID_ENV]: String(process.pid) },
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
       });
@@ -78,7 +79,9 @@ export function createServiceProcess(spec: ServiceProcessSpec): ServiceProcess {
       await waitUntilReady(spec, () => isRunning(), timeoutMs, logFile);
     },
 
-    async stop(graceMs = 20_000) {
+    // Longer than a service's own shutdown timeout (30 s, common/lifecycle.ts), so a stuck
+    // service says so in its log before it is killed.
+    async stop(graceMs = 35_000) {
       if (!isRunning()) return;
       child!.kill('SIGTERM');
       const timer = setTimeout(() => child?.kill('SIGKILL'), graceMs);
@@ -103,7 +106,8 @@ let isExitHookInstalled = false;
 
 /**
  * Detached children outlive a parent that exits without stopping them; this ends them with it.
- * (A parent killed with SIGKILL runs no hook: the pid files let the next start find them.)
+ * (A parent killed with SIGKILL runs no hook: the services notice that themselves, see
+ * LAUNCHER_PID_ENV, and the pid files let the next start end any that did not.)
  */
 function killOnParentExit(child: ChildProcess): void {
   running.add(child);

@@ -35,7 +35,7 @@ export function startCommand(): Command {
     .option(
       '--interval <seconds>',
       'poll interval for every OEM (demo: seconds, not minutes)',
-      positiveInt,
+      atLeastOne,
       10,
     )
     .option(
@@ -56,7 +56,7 @@ export function startCommand(): Command {
         .default([...PIPELINE_SERVICES], PIPELINE_SERVICES.join(','))
         .argParser(serviceList),
     )
-    .option('--status-every <seconds>', 'seconds between status lines', positiveInt, 5)
+    .option('--status-every <seconds>', 'seconds between status lines', atLeastOne, 5)
     .action(async (flags: StartFlags) => {
       process.exitCode = await runStart(flags);
     });
@@ -98,9 +98,29 @@ async function runStart(flags: StartFlags): Promise<number> {
 
   let stopping = false;
   for (const [name, service] of pipeline.processes) {
+    const restart = createRestartPolicy();
     service.onExit((code, signal) => {
-      if (!stopping)
-        print(`start: ${name} exited (${signal ?? `code ${code}`}); see ${service.logFile}`);
+      if (stopping) return;
+      const how = signal ?? `code ${code}`;
+      const delayMs = restart.nextDelayMs(Date.now());
+      if (delayMs === null) {
+        print(
+          `start: ${name} exited (${how}) ${RESTARTS_PER_WINDOW} times within ` +
+            `${RESTART_WINDOW_MS / 60_000} min; left stopped, see ${service.logFile}`,
+        );
+        return;
+      }
+      print(
+        `start: ${name} exited (${how}); restarting in ${delayMs / 1000} s, see ${service.logFile}`,
+      );
+      setTimeout(() => {
+        if (stopping) return;
+        service.start().then(
+          () => print(`start: ${name}: ready again`),
+          (err: unknown) =>
+            print(`start: ${name}: restart failed: ${err instanceof Error ? err.message : err}`),
+        );
+      }, delayMs);
     });
   }
   if (pipeline.adminApi) {
@@ -136,6 +156,25 @@ async function runStart(flags: StartFlags): Promise<number> {
   return 0;
 }
 
+const RESTARTS_PER_WINDOW = 5;
+const RESTART_WINDOW_MS = 5 * 60_000;
+
+/**
+ * A crashed service comes back after 1 s, then 2, 4, …; one that crashes
+ * RESTARTS_PER_WINDOW times within RESTART_WINDOW_MS is left stopped (its log says why).
+ */
+export function createRestartPolicy() {
+  const crashes: number[] = [];
+  return {
+    nextDelayMs(now: number): number | null {
+      while (crashes.length > 0 && now - crashes[0]! > RESTART_WINDOW_MS) crashes.shift();
+      if (crashes.length >= RESTARTS_PER_WINDOW) return null;
+      crashes.push(now);
+      return 1000 * 2 ** (crashes.length - 1);
+    },
+  };
+}
+
 function waitForSignal(): Promise<void> {
   return new Promise((resolve) => {
     const onSignal = () => {
@@ -153,6 +192,12 @@ function waitForSignal(): Promise<void> {
 function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0');
+  return n;
+}
+
+function atLeastOne(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
   return n;
 }
 

@@ -29,6 +29,7 @@ describe('gridpulse command line', () => {
   it.each([
     [['start', '--tesla', '-5'], /--tesla/],
     [['start', '--faults', '2'], /--faults/],
+    [['start', '--interval', '0'], /--interval.*≥ 1/],
     [['start', '--no-such-option'], /unknown option/],
     [['no-such-command'], /unknown command/],
   ])('refuses %j with one clear line and a non-zero exit', async (args, message) => {
