@@ -54,7 +54,7 @@ export async function startAdminApi(options: {
   const writer = await createTransactionalWriter({
     kafka,
     serde,
-    logger,
+    logger: options.logger,
     transactionalIdPrefix: groupPrefix,
     onRetry: () => metrics.transactionRetries.inc(),
   });
@@ -63,7 +63,7 @@ export async function startAdminApi(options: {
     startTopicFollower({
       kafka,
       groupPrefix: `${groupPrefix}.view`,
-      logger,
+      logger: options.logger,
       topics: ['customers.v1', 'sites.v1', 'enrollments.v1', 'commands.v1', 'connections.v1'].map(
         (name) => topics[name as keyof typeof topics],
       ),
@@ -72,7 +72,7 @@ export async function startAdminApi(options: {
     startTopicFollower({
       kafka,
       groupPrefix: `${groupPrefix}.devices`,
-      logger,
+      logger: options.logger,
       topics: [topics['device-state.v1']],
       sinceMs: now() - config.deviceLookbackMs,
       onMessage: (_topic, message) => view.applyDeviceState(message),

@@ -89,7 +89,7 @@ export async function startDispatcher(options: {
     topics,
     tiers,
     metrics,
-    logger,
+    logger: options.logger,
   });
 
   const retryGroupId = consumerGroupId('dispatcher-retry', prefix);
@@ -101,7 +101,7 @@ export async function startDispatcher(options: {
     config,
     scheduler,
     producer: batching,
-    logger,
+    logger: options.logger,
     onFatal,
   });
   const events = await startEventConsumer({
@@ -113,7 +113,7 @@ export async function startDispatcher(options: {
     store,
     scheduler,
     metrics,
-    logger,
+    logger: options.logger,
     onFatal,
   });
   logger.info({ topic: topics['events.v1'], tiers: tiers.length }, 'dispatcher started');
