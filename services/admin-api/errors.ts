@@ -12,6 +12,8 @@ export const AdminErrorCode = {
   notFound: 'GP_ADMIN_NOT_FOUND',
   /** The request refers to something in a state that does not allow it. */
   conflict: 'GP_ADMIN_CONFLICT',
+  /** An Idempotency-Key already used with another request (path parameters or body). */
+  idempotencyKeyReused: 'GP_ADMIN_IDEMPOTENCY_KEY_REUSED',
   /** The in-memory view has not caught up with the compacted topics yet. */
   notReady: 'GP_ADMIN_NOT_READY',
   /** A Kafka write (transaction) failed after its retries. */
@@ -27,6 +29,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = Object.free
   [AdminErrorCode.bodyTooLarge]: 400,
   [AdminErrorCode.notFound]: 404,
   [AdminErrorCode.conflict]: 409,
+  [AdminErrorCode.idempotencyKeyReused]: 422,
   [AdminErrorCode.notReady]: 503,
   [AdminErrorCode.writeFailed]: 503,
 });

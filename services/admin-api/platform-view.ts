@@ -2,6 +2,7 @@ import type { KafkaMessage } from 'kafkajs';
 import type { AvroSerde } from '../common/avro';
 import type { Topics } from '../common/topics';
 import type { ConnectionRecord } from '../poller/connection';
+import type { IdempotencyStamp } from './idempotency';
 import type { CommandRecord, CustomerRecord, EnrollmentRecord, SiteRecord } from './records';
 
 /** Where a device lives: learnt from device-state.v1 (the poller's records). */
@@ -13,6 +14,13 @@ export interface DeviceLocation {
 }
 
 export type ResourceKind = 'customer' | 'site' | 'enrollment' | 'command';
+
+/** The resource an Idempotency-Key created, and the fingerprint of that request. */
+export interface IdempotencyEntry {
+  id: string;
+  /** null for records written before the fingerprint was stored. */
+  requestHash: string | null;
+}
 
 /**
  * The API's in-memory copy of the compacted topics (and of commands.v1), rebuilt from the
@@ -33,7 +41,11 @@ export interface PlatformView {
   putCommand(record: CommandRecord): void;
   putConnection(record: ConnectionRecord): void;
   /** The id of the resource an earlier POST with this Idempotency-Key created, if any. */
-  findByIdempotencyKey(workspaceId: string, kind: ResourceKind, key: string): string | undefined;
+  findByIdempotencyKey(
+    workspaceId: string,
+    kind: ResourceKind,
+    key: string,
+  ): IdempotencyEntry | undefined;
   /** Applies one record read from `topic`. */
   applyMessage(topic: string, message: Pick<KafkaMessage, 'key' | 'value'>): Promise<void>;
   /** Applies one device-state.v1 record (only where the device lives is kept). */
@@ -48,16 +60,18 @@ export function createPlatformView(options: { serde: AvroSerde; topics: Topics }
   const commands = new Map<string, CommandRecord>();
   const connections = new Map<string, ConnectionRecord>();
   const devices = new Map<string, DeviceLocation>();
-  const idempotency = new Map<string, string>();
+  const idempotency = new Map<string, IdempotencyEntry>();
 
   function remember(
     kind: ResourceKind,
-    record: { workspaceId: string; idempotencyKey: string | null },
+    record: { workspaceId: string } & IdempotencyStamp,
     id: string,
   ) {
     if (record.idempotencyKey === null) return;
     const key = idempotencyIndexKey(record.workspaceId, kind, record.idempotencyKey);
-    if (!idempotency.has(key)) idempotency.set(key, id);
+    // A record written with a schema older than the field decodes without it.
+    const requestHash = record.idempotencyRequestHash ?? null;
+    if (!idempotency.has(key)) idempotency.set(key, { id, requestHash });
   }
 
   const view: PlatformView = {

@@ -18,6 +18,7 @@ export interface CustomerRecord {
   createdAt: number;
   updatedAt: number;
   idempotencyKey: string | null;
+  idempotencyRequestHash: string | null;
 }
 
 export interface SiteRecord {
@@ -33,6 +34,7 @@ export interface SiteRecord {
   createdAt: number;
   updatedAt: number;
   idempotencyKey: string | null;
+  idempotencyRequestHash: string | null;
 }
 
 export type EnrollmentStatus = 'PENDING' | 'APPROVED';
@@ -49,6 +51,7 @@ export interface EnrollmentRecord {
   createdAt: number;
   updatedAt: number;
   idempotencyKey: string | null;
+  idempotencyRequestHash: string | null;
 }
 
 export type CommandAction = 'SET_BACKUP_RESERVE' | 'SET_OPERATING_MODE' | 'SET_STORM_MODE';
@@ -71,4 +74,5 @@ export interface CommandRecord {
   executedAt: number | null;
   errorMessage: string | null;
   idempotencyKey: string | null;
+  idempotencyRequestHash: string | null;
 }

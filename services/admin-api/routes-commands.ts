@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from './app';
 import { commandResultEvent } from './event-payloads';
-import { idempotencyHeaders, idempotencyKeyOf, idParams, iso, MAX_ID_LENGTH } from './http-schemas';
+import { idempotencyHeaders, idParams, iso, MAX_ID_LENGTH } from './http-schemas';
+import { idempotentRequestOf } from './idempotency';
 import { COMMAND_SCHEMA, OPERATING_MODES, type CommandRecord } from './records';
 import { newId, requireOwned } from './routes-platform';
 import type { PendingRecord } from './transactional-writer';
@@ -32,14 +33,14 @@ export function registerCommandRoutes(app: FastifyInstance, context: RouteContex
       const result = await context.idempotency.persisted(
         workspaceId,
         'command',
-        idempotencyKeyOf(request.headers),
+        idempotentRequestOf(request),
         (id) => {
           const command = view.commands.get(id);
           return command && command.workspaceId === workspaceId
             ? renderCommand(command)
             : undefined;
         },
-        async (idempotencyKey) => {
+        async (stamp) => {
           const issuedAt = context.now();
           const device = view.devices.get(deviceId);
           const known = device !== undefined && device.workspaceId === workspaceId;
@@ -54,7 +55,7 @@ export function registerCommandRoutes(app: FastifyInstance, context: RouteContex
             issuedAt,
             executedAt: known ? null : issuedAt,
             errorMessage: known ? null : 'device not found',
-            idempotencyKey,
+            ...stamp,
           };
           const records: PendingRecord[] = [
             {

@@ -5,7 +5,8 @@ import { OEMS } from '../poller/config';
 import type { Connection, Credentials } from '../poller/connection';
 import type { RouteContext } from './app';
 import { AdminErrorCode, adminError } from './errors';
-import { idempotencyHeaders, idempotencyKeyOf, idParams } from './http-schemas';
+import { idempotencyHeaders, idParams } from './http-schemas';
+import { idempotentRequestOf } from './idempotency';
 import {
   connectionWrite,
   encryptedConnectionRecord,
@@ -58,7 +59,7 @@ export function registerConnectionRoutes(app: FastifyInstance, context: RouteCon
       const result = await context.idempotency.inMemory(
         workspaceId,
         'connection',
-        idempotencyKeyOf(request.headers),
+        idempotentRequestOf(request),
         async () => {
           if (body.id !== undefined && view.connections.has(body.id)) {
             throw adminError(AdminErrorCode.conflict, 'connection id already taken', {

@@ -4,7 +4,8 @@ import type { ReplayResult } from '../dispatcher/replay';
 import type { TestEventResult } from '../dispatcher/test-event';
 import type { RouteContext } from './app';
 import { AdminErrorCode, adminError } from './errors';
-import { idempotencyHeaders, idempotencyKeyOf, idParams, iso } from './http-schemas';
+import { idempotencyHeaders, idParams, iso } from './http-schemas';
+import { idempotentRequestOf } from './idempotency';
 
 /**
  * Webhook destinations through the dispatcher's DestinationManager (the same module its CLI
@@ -39,7 +40,7 @@ export function registerDestinationRoutes(app: FastifyInstance, context: RouteCo
       const result = await context.idempotency.inMemory(
         workspaceId,
         'destination',
-        idempotencyKeyOf(request.headers),
+        idempotentRequestOf(request),
         async () => {
           const created = await destinations.create({
             ...request.body,

@@ -3,14 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from './app';
 import { AdminErrorCode, adminError } from './errors';
 import { customerCreatedEvent, enrollmentApprovedEvent, siteCreatedEvent } from './event-payloads';
-import {
-  addressSchema,
-  idempotencyHeaders,
-  idempotencyKeyOf,
-  idParams,
-  iso,
-  nullableString,
-} from './http-schemas';
+import { addressSchema, idempotencyHeaders, idParams, iso, nullableString } from './http-schemas';
+import { idempotentRequestOf } from './idempotency';
 import {
   CUSTOMER_SCHEMA,
   ENROLLMENT_SCHEMA,
@@ -50,9 +44,9 @@ export function registerPlatformRoutes(app: FastifyInstance, context: RouteConte
       const result = await idempotency.persisted(
         workspaceId,
         'customer',
-        idempotencyKeyOf(request.headers),
+        idempotentRequestOf(request),
         (id) => renderOwned(view.customers.get(id), workspaceId, renderCustomer),
-        async (idempotencyKey) => {
+        async (stamp) => {
           const at = context.now();
           const customer: CustomerRecord = {
             id: newId('cus'),
@@ -65,7 +59,7 @@ export function registerPlatformRoutes(app: FastifyInstance, context: RouteConte
             phone: request.body.phone ?? null,
             createdAt: at,
             updatedAt: at,
-            idempotencyKey,
+            ...stamp,
           };
           const event = customerCreatedEvent(customer);
           await writer.write([
@@ -127,9 +121,9 @@ export function registerPlatformRoutes(app: FastifyInstance, context: RouteConte
       const result = await idempotency.persisted(
         workspaceId,
         'site',
-        idempotencyKeyOf(request.headers),
+        idempotentRequestOf(request),
         (id) => renderOwned(view.sites.get(id), workspaceId, renderSite),
-        async (idempotencyKey) => {
+        async (stamp) => {
           const at = context.now();
           const site: SiteRecord = {
             id: newId('sit'),
@@ -151,7 +145,7 @@ export function registerPlatformRoutes(app: FastifyInstance, context: RouteConte
             latitude: body.latitude ?? null,
             createdAt: at,
             updatedAt: at,
-            idempotencyKey,
+            ...stamp,
           };
           const event = siteCreatedEvent(site);
           await writer.write([
@@ -207,9 +201,9 @@ export function registerPlatformRoutes(app: FastifyInstance, context: RouteConte
       const result = await idempotency.persisted(
         workspaceId,
         'enrollment',
-        idempotencyKeyOf(request.headers),
+        idempotentRequestOf(request),
         (id) => renderOwned(view.enrollments.get(id), workspaceId, renderEnrollment),
-        async (idempotencyKey) => {
+        async (stamp) => {
           const at = context.now();
           const enrollment: EnrollmentRecord = {
             id: newId('enr'),
@@ -222,7 +216,7 @@ export function registerPlatformRoutes(app: FastifyInstance, context: RouteConte
             approvedAt: null,
             createdAt: at,
             updatedAt: at,
-            idempotencyKey,
+            ...stamp,
           };
           await writer.write([
             {
@@ -372,17 +366,17 @@ const enrollmentBody = {
 } as const;
 
 export function renderCustomer(customer: CustomerRecord) {
-  const { idempotencyKey: _key, ...rest } = customer;
+  const { idempotencyKey: _key, idempotencyRequestHash: _hash, ...rest } = customer;
   return { ...rest, createdAt: iso(customer.createdAt), updatedAt: iso(customer.updatedAt) };
 }
 
 function renderSite(site: SiteRecord) {
-  const { idempotencyKey: _key, ...rest } = site;
+  const { idempotencyKey: _key, idempotencyRequestHash: _hash, ...rest } = site;
   return { ...rest, createdAt: iso(site.createdAt), updatedAt: iso(site.updatedAt) };
 }
 
 function renderEnrollment(enrollment: EnrollmentRecord) {
-  const { idempotencyKey: _key, ...rest } = enrollment;
+  const { idempotencyKey: _key, idempotencyRequestHash: _hash, ...rest } = enrollment;
   return {
     ...rest,
     status: enrollment.status.toLowerCase(),

@@ -452,6 +452,94 @@ describe('admin API', () => {
     });
   });
 
+  describe('idempotency with another request', () => {
+    async function topicOffsets(topic: 'customers.v1' | 'commands.v1'): Promise<string> {
+      const offsets = await testKafka.admin.fetchTopicOffsets(testKafka.topics[topic]);
+      return offsets.map((o) => `${o.partition}:${o.high}`).join(',');
+    }
+
+    const reused = {
+      code: 'GP_ADMIN_IDEMPOTENCY_KEY_REUSED',
+      message: 'this Idempotency-Key was already used with a different request',
+      field: 'headers.idempotency-key',
+    };
+
+    test('answers a reused key with a different body with 422 and writes nothing', async () => {
+      const headers = { 'idempotency-key': 'reuse-customer-1' };
+      const first = await post(
+        '/customers',
+        { firstName: 'Ada', email: 'ada@example.com' },
+        KEY_A,
+        headers,
+      );
+      expect(first.statusCode).toBe(201);
+
+      const before = await topicOffsets('customers.v1');
+      const changed = await post(
+        '/customers',
+        { firstName: 'Ada', email: 'other@example.com' },
+        KEY_A,
+        headers,
+      );
+      expect(changed.statusCode).toBe(422);
+      expect(changed.json()).toEqual({ error: reused });
+      expect(await topicOffsets('customers.v1')).toBe(before);
+
+      // The same JSON with its members in another order is the same request.
+      const reordered = await post(
+        '/customers',
+        { email: 'ada@example.com', firstName: 'Ada' },
+        KEY_A,
+        headers,
+      );
+      expect(reordered.statusCode).toBe(201);
+      expect(reordered.json().id).toBe(first.json().id);
+      expect(reordered.headers['idempotent-replayed']).toBe('true');
+    });
+
+    test('answers a reused key for another device with 422', async () => {
+      const headers = { 'idempotency-key': 'reuse-command-1' };
+      const first = await post('/devices/tesla:5551/commands', { stormMode: true }, KEY_A, headers);
+      expect(first.statusCode).toBe(202);
+
+      const before = await topicOffsets('commands.v1');
+      const otherDevice = await post(
+        '/devices/tesla:5552/commands',
+        { stormMode: true },
+        KEY_A,
+        headers,
+      );
+      expect(otherDevice.statusCode).toBe(422);
+      expect(otherDevice.json().error).toEqual(reused);
+      expect(await topicOffsets('commands.v1')).toBe(before);
+    });
+
+    test('refuses the second of two concurrent requests with one key and different bodies', async () => {
+      const headers = { 'idempotency-key': 'reuse-concurrent-1' };
+      const answers = await Promise.all([
+        post('/sites', { siteName: 'Concurrent A' }, KEY_A, headers),
+        post('/sites', { siteName: 'Concurrent B' }, KEY_A, headers),
+      ]);
+      expect(answers.map((res) => res.statusCode).sort()).toEqual([201, 422]);
+      const sites = (await get('/sites')).json().sites as Array<{ siteName: string }>;
+      expect(sites.filter((site) => site.siteName.startsWith('Concurrent'))).toHaveLength(1);
+    });
+
+    test('refuses a reused key with a different body for keys kept in memory (destinations)', async () => {
+      const headers = { 'idempotency-key': 'reuse-destination-1' };
+      const first = await post('/destinations', { url: 'http://127.0.0.1:9/a' }, KEY_A, headers);
+      expect(first.statusCode).toBe(201);
+
+      const changed = await post('/destinations', { url: 'http://127.0.0.1:9/b' }, KEY_A, headers);
+      expect(changed.statusCode).toBe(422);
+      expect(changed.json().error).toEqual(reused);
+
+      const retry = await post('/destinations', { url: 'http://127.0.0.1:9/a' }, KEY_A, headers);
+      expect(retry.statusCode).toBe(201);
+      expect(retry.json().id).toBe(first.json().id);
+    });
+  });
+
   describe('restart', () => {
     test('a fresh API rebuilds its view from the topics and still honours an earlier Idempotency-Key', async () => {
       const headers = { 'idempotency-key': 'before-restart' };
@@ -469,6 +557,15 @@ describe('admin API', () => {
         expect(retry.statusCode).toBe(201);
         expect(retry.json().id).toBe(first.json().id);
         expect(retry.headers['idempotent-replayed']).toBe('true');
+        // The request's fingerprint came back from the topic too.
+        const changed = await http(restarted.url, {
+          method: 'POST',
+          url: '/sites',
+          payload: { siteName: 'After restart' },
+          headers: { ...auth(KEY_A), ...headers },
+        });
+        expect(changed.statusCode).toBe(422);
+        expect(changed.json().error.code).toBe('GP_ADMIN_IDEMPOTENCY_KEY_REUSED');
         const sites = (
           await http(restarted.url, { method: 'GET', url: '/sites', headers: auth(KEY_A) })
         ).json().sites as Array<{ id: string }>;
@@ -489,9 +586,14 @@ describe('admin API', () => {
       expect((await get(`/commands/${command.id}`)).json().status).toBe('failed');
       expect((await get(`/commands/${command.id}`, KEY_B)).statusCode).toBe(404);
 
-      const event = (await eventsOfType('command.failed', 1)).find(
-        (e) => JSON.parse(e.data).commandId === command.id,
-      )!;
+      // Earlier tests sent commands too: wait for this command's own event.
+      const isMine = (e: EventRecord | null) =>
+        e?.type === 'command.failed' && JSON.parse(e.data).commandId === command.id;
+      await waitFor(() => events.records.some((r) => isMine(r.value)), {
+        timeoutMs: 15_000,
+        what: 'the command’s command.failed',
+      });
+      const event = events.records.find((r) => isMine(r.value))!.value!;
       expectSeedShape(event);
       expect(event.deviceId).toBe('tesla:999999');
     });

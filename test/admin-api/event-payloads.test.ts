@@ -14,6 +14,7 @@ describe('enrollmentApprovedEvent', () => {
     createdAt: Date.UTC(2024, 2, 20, 14, 30),
     updatedAt: Date.UTC(2024, 2, 20, 14, 30),
     idempotencyKey: null,
+    idempotencyRequestHash: null,
   };
   const enrollment = (id: string, approvedAt: number): EnrollmentRecord => ({
     id,
@@ -27,6 +28,7 @@ describe('enrollmentApprovedEvent', () => {
     createdAt: approvedAt - 60_000,
     updatedAt: approvedAt,
     idempotencyKey: null,
+    idempotencyRequestHash: null,
   });
 
   it('gives two enrollments with identical payloads distinct keys', () => {
