@@ -1,4 +1,4 @@
-import { GridpulseError } from '../common/errors';
+import { GridpulseError, isGridpulseError } from '../common/errors';
 
 /** Codes the poller raises; each one is listed in docs/errors.md under "poller". */
 export const PollerErrorCode = {
@@ -22,9 +22,26 @@ export const PollerErrorCode = {
   connectionInvalid: 'GP_POLLER_CONNECTION_INVALID',
   /** connections.v1 and commands.v1 have different partition counts: commands would stray. */
   partitionMismatch: 'GP_POLLER_PARTITION_MISMATCH',
+  /**
+   * The poller is stopping: a request that had not been sent yet (waiting for the rate limit,
+   * a concurrency slot, a backoff or a Retry-After) was abandoned. Not an OEM failure.
+   */
+  stopping: 'GP_POLLER_STOPPING',
 } as const;
 
 export type PollerErrorCodeValue = (typeof PollerErrorCode)[keyof typeof PollerErrorCode];
+
+/** The rejection of work the poller abandoned before sending it, because it is stopping. */
+export function abandonedError(): GridpulseError {
+  return new GridpulseError(PollerErrorCode.stopping, 'abandoned: poller stopping', {
+    retriable: true,
+  });
+}
+
+/** True for work abandoned by a stop: the cycle ends without counting a failure. */
+export function isAbandoned(err: unknown): boolean {
+  return isGridpulseError(err, PollerErrorCode.stopping);
+}
 
 /** Why a response could not be normalized; a bounded metric label. */
 export type NormalizationReason = 'malformed_json' | 'missing_field' | 'implausible_value';

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-export type PollOutcome = 'ok' | 'partial' | 'failed' | 'skipped';
+export type PollOutcome = 'ok' | 'partial' | 'failed' | 'skipped' | 'abandoned';
 
 /** Every poller metric, created on the registry passed in (tests make a fresh one each). */
 export function createPollerMetrics(registry: Registry) {
@@ -8,7 +8,9 @@ export function createPollerMetrics(registry: Registry) {
   return {
     polls: new Counter({
       name: 'gridpulse_poller_polls_total',
-      help: 'Poll cycles of one connection, by OEM and outcome (ok, partial, failed, skipped).',
+      help:
+        'Poll cycles of one connection, by OEM and outcome ' +
+        '(ok, partial, failed, skipped, abandoned by a stop).',
       labelNames: ['oem', 'outcome'],
       registers,
     }),

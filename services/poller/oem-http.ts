@@ -3,7 +3,7 @@ import type { Logger } from '../common/logger';
 import { GridpulseError } from '../common/errors';
 import { createCircuitBreaker, type CircuitState } from './circuit-breaker';
 import type { Oem, PollerConfig } from './config';
-import { PollerErrorCode } from './errors';
+import { PollerErrorCode, isAbandoned } from './errors';
 import type { PollerMetrics } from './metrics';
 import { createRateLimiter, createSemaphore, sleep } from './rate-limiter';
 
@@ -27,7 +27,12 @@ export interface OemResponse {
  * adapter, which knows what they mean for that vendor (Tesla's 408 is "device offline").
  */
 export interface OemHttpClient {
-  send(req: OemRequest): Promise<OemResponse>;
+  /**
+   * Once `signal` aborts, a request not sent yet (waiting for the rate limit, a concurrency
+   * slot, a backoff or a Retry-After) rejects with GP_POLLER_STOPPING; one already on the wire
+   * still finishes or times out (OEM_TIMEOUT_MS).
+   */
+  send(req: OemRequest, signal?: AbortSignal): Promise<OemResponse>;
   circuitState(): CircuitState;
   close(): Promise<void>;
 }
@@ -61,29 +66,32 @@ export function createOemHttpClient(options: {
   metrics.circuitState.set({ oem }, 0);
   let closed = false;
 
-  async function attemptOnce(req: OemRequest): Promise<Attempt> {
+  async function attemptOnce(req: OemRequest, signal: AbortSignal | undefined): Promise<Attempt> {
     if (!breaker.tryAcquire()) {
       throw new GridpulseError(PollerErrorCode.circuitOpen, 'OEM circuit open', {
         retriable: true,
         context: { oem },
       });
     }
-    const waitedMs = await limiter.acquire();
-    if (waitedMs > 0) metrics.rateLimitWaits.inc({ oem, source: 'local' });
 
     try {
-      const res = await semaphore.run(() =>
-        request(req.url, {
-          method: req.method,
-          headers: req.headers,
-          body: req.body,
-          dispatcher: agent,
-          signal: AbortSignal.timeout(config.timeoutMs),
-        }).then(async (response) => ({
-          status: response.statusCode,
-          retryAfter: response.headers['retry-after'],
-          body: await response.body.text(),
-        })),
+      const waitedMs = await limiter.acquire(signal);
+      if (waitedMs > 0) metrics.rateLimitWaits.inc({ oem, source: 'local' });
+      const res = await semaphore.run(
+        () =>
+          // The stop signal is not passed on: a request on the wire ends on its own timeout.
+          request(req.url, {
+            method: req.method,
+            headers: req.headers,
+            body: req.body,
+            dispatcher: agent,
+            signal: AbortSignal.timeout(config.timeoutMs),
+          }).then(async (response) => ({
+            status: response.statusCode,
+            retryAfter: response.headers['retry-after'],
+            body: await response.body.text(),
+          })),
+        signal,
       );
       const failed = res.status >= 500;
       if (failed) breaker.onFailure();
@@ -91,6 +99,10 @@ export function createOemHttpClient(options: {
       metrics.requests.inc({ oem, outcome: statusOutcome(res.status) });
       return { kind: 'response', ...res };
     } catch (err) {
+      if (isAbandoned(err)) {
+        breaker.onAbandon();
+        throw err;
+      }
       breaker.onFailure();
       metrics.requests.inc({ oem, outcome: isTimeout(err) ? 'timeout' : 'error' });
       return { kind: 'error', err };
@@ -98,10 +110,10 @@ export function createOemHttpClient(options: {
   }
 
   return {
-    async send(req) {
+    async send(req, signal) {
       for (let attempt = 1; ; attempt += 1) {
         if (closed) throw unreachable(oem, new Error('client closed'), attempt);
-        const result = await attemptOnce(req);
+        const result = await attemptOnce(req, signal);
         const isLast = attempt >= config.maxAttempts;
 
         if (result.kind === 'response' && result.status < 500 && result.status !== 429) {
@@ -119,7 +131,7 @@ export function createOemHttpClient(options: {
           metrics.rateLimitWaits.inc({ oem, source: 'oem' });
           metrics.retries.inc({ oem });
           logger.debug({ attempt, retryAfterMs }, 'rate limited by OEM');
-          await sleep(retryAfterMs ?? backoffMs(config, attempt));
+          await sleep(retryAfterMs ?? backoffMs(config, attempt), signal);
           continue;
         }
 
@@ -136,7 +148,7 @@ export function createOemHttpClient(options: {
           { attempt, delayMs, status: result.kind === 'response' ? result.status : null },
           'retrying OEM request',
         );
-        await sleep(delayMs);
+        await sleep(delayMs, signal);
       }
     },
     circuitState: () => breaker.state(),

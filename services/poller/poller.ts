@@ -16,7 +16,7 @@ import { OEMS, isOem, type Oem, type PollerConfig } from './config';
 import type { Connection } from './connection';
 import { createConnectionWriter, type ConnectionChange } from './connection-store';
 import { buildDeviceState, type DeviceIdentity } from './device-state';
-import { PollerErrorCode } from './errors';
+import { PollerErrorCode, isAbandoned } from './errors';
 import { createPollerMetrics, type PollerMetrics, type PollOutcome } from './metrics';
 import { createOemHttpClient, type OemHttpClient } from './oem-http';
 import { createConnectionOwnership } from './ownership';
@@ -126,7 +126,14 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
     options.onRecords?.(records);
   }
 
-  async function runCycle(entry: ScheduledEntry, lagMs: number): Promise<void> {
+  /** Cycles the stop abandoned: they produced nothing and are retried by the next owner. */
+  let abandonedCycles = 0;
+
+  async function runCycle(
+    entry: ScheduledEntry,
+    lagMs: number,
+    signal: AbortSignal,
+  ): Promise<void> {
     const current = owned.get(entry.connectionId);
     if (!current) return;
     const oem = current.connection.oem as Oem;
@@ -141,6 +148,7 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
         polledAt: Date.now,
         logger: cycleLogger,
         metrics,
+        signal,
       });
       const removed = removedRecords(current, result.listed, Date.now());
       await produce([...result.records, ...removed]);
@@ -151,12 +159,22 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
         'poll cycle done',
       );
     } catch (err) {
-      outcome = 'failed';
-      cycleLogger.warn({ err }, 'poll cycle failed');
+      if (isAbandoned(err)) {
+        outcome = 'abandoned';
+        cycleLogger.debug('poll cycle abandoned');
+      } else {
+        outcome = 'failed';
+        cycleLogger.warn({ err }, 'poll cycle failed');
+      }
     } finally {
-      const durationSeconds = endTimer();
       metrics.polls.inc({ oem, outcome });
-      cycleLogger.trace({ durationMs: Math.round(durationSeconds * 1000) }, 'poll cycle timing');
+      if (outcome === 'abandoned') {
+        // Not observed: its duration measures the stop, not the OEM.
+        abandonedCycles += 1;
+      } else {
+        const durationSeconds = endTimer();
+        cycleLogger.trace({ durationMs: Math.round(durationSeconds * 1000) }, 'poll cycle timing');
+      }
     }
   }
 
@@ -287,14 +305,18 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
     async stop() {
       if (stopped) return;
       stopped = true;
+      logger.info('poller stopping');
       executor.markStopping();
+      // Requests on the wire finish (OEM_TIMEOUT_MS at most) and their records are produced;
+      // requests not sent yet are abandoned, with their cycles.
       await scheduler.stop();
-      logger.info('poll cycles finished');
+      logger.info({ abandoned: abandonedCycles }, 'poll cycles finished');
       // Waits for the batch in flight: a running command finishes and commits first.
       await ownership.stop();
       logger.info('left the consumer group');
       await executor.stop();
       await producer.disconnect();
+      logger.info('producer disconnected');
       await Promise.all(OEMS.map((oem) => clients[oem].close()));
       logger.info('poller stopped');
     },

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../common/logger';
 
@@ -23,14 +24,17 @@ export interface Scheduler {
   has(connectionId: string): boolean;
   size(): number;
   start(): void;
-  /** Stops starting cycles and resolves once the running ones have finished. */
+  /**
+   * Stops starting cycles, aborts the running ones' signal (what they have not sent yet is
+   * abandoned) and resolves once they have finished.
+   */
   stop(): Promise<void>;
 }
 
 export function createScheduler(options: {
   intervalSeconds: Record<string, number>;
-  /** Runs one cycle; `lagMs` is how late it starts after its slot. */
-  runCycle: (entry: ScheduledEntry, lagMs: number) => Promise<void>;
+  /** Runs one cycle; `lagMs` is how late it starts after its slot; `signal` aborts on stop. */
+  runCycle: (entry: ScheduledEntry, lagMs: number, signal: AbortSignal) => Promise<void>;
   onMissed: (entry: ScheduledEntry) => void;
   logger: Logger;
   now?: () => number;
@@ -42,6 +46,7 @@ export function createScheduler(options: {
   const entries = new Map<string, ScheduledEntry & { slot: number }>();
   const running = new Map<string, Promise<void>>();
   let task: ScheduledTask | undefined;
+  let stopping = new AbortController();
   let lastTickSecond = Math.floor(now() / 1000);
 
   function intervalOf(group: string): number {
@@ -67,7 +72,7 @@ export function createScheduler(options: {
       return;
     }
     const cycle = options
-      .runCycle(entry, lagMs)
+      .runCycle(entry, lagMs, stopping.signal)
       .catch((err: unknown) => {
         logger.error({ err, connectionId: entry.connectionId }, 'poll cycle crashed');
       })
@@ -107,6 +112,9 @@ export function createScheduler(options: {
     start() {
       if (task) return;
       lastTickSecond = Math.floor(now() / 1000);
+      stopping = new AbortController();
+      // Every request waiting for the rate limit listens on it: thousands in a deep queue.
+      setMaxListeners(0, stopping.signal);
       task = cron.schedule('* * * * * *', tick, {
         name: 'poller-slots',
         noOverlap: true,
@@ -116,6 +124,7 @@ export function createScheduler(options: {
     async stop() {
       await task?.destroy();
       task = undefined;
+      stopping.abort();
       await Promise.all([...running.values()]);
     },
   };

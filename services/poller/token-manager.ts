@@ -2,7 +2,7 @@ import type { Logger } from '../common/logger';
 import { GridpulseError } from '../common/errors';
 import type { Connection, Credentials } from './connection';
 import type { Oem, PollerConfig } from './config';
-import { PollerErrorCode } from './errors';
+import { PollerErrorCode, isAbandoned } from './errors';
 import type { PollerMetrics } from './metrics';
 import type { OemHttpClient, OemRequest } from './oem-http';
 
@@ -12,12 +12,18 @@ import type { OemHttpClient, OemRequest } from './oem-http';
  * to connections.v1 (acks=all, awaited) before the new access token is handed out: a crash
  * after that write loses nothing; a crash before it (between the OEM's answer and the write)
  * is the one window left, kept as short as one produce.
+ *
+ * `signal` (the poller stopping) only cancels a refresh whose request has not been sent yet:
+ * once the OEM may have rotated the refresh token, nothing cancels the answer's parse and
+ * write. Callers sharing a refresh share the signal of the one that started it.
+ * Limitation: a command joining a refresh that a stopping poll cycle started, before its
+ * request went out, fails with GP_POLLER_STOPPING instead of refreshing on its own.
  */
 export interface TokenManager {
   /** A valid access token, refreshing first when it is missing or about to expire. */
-  accessToken(connectionId: string): Promise<string>;
+  accessToken(connectionId: string, signal?: AbortSignal): Promise<string>;
   /** The OEM refused `token` (401): refresh now unless another caller already did. */
-  refreshAfterRejection(connectionId: string, token: string): Promise<string>;
+  refreshAfterRejection(connectionId: string, token: string, signal?: AbortSignal): Promise<string>;
 }
 
 export interface ConnectionAccess {
@@ -41,16 +47,16 @@ export function createTokenManager(options: {
   /** Rotated credentials the OEM gave us but connections.v1 does not have yet. */
   const unpersisted = new Map<string, Connection>();
 
-  function refreshSerialized(connectionId: string): Promise<string> {
+  function refreshSerialized(connectionId: string, signal?: AbortSignal): Promise<string> {
     let pending = inFlight.get(connectionId);
     if (!pending) {
-      pending = refresh(connectionId).finally(() => inFlight.delete(connectionId));
+      pending = refresh(connectionId, signal).finally(() => inFlight.delete(connectionId));
       inFlight.set(connectionId, pending);
     }
     return pending;
   }
 
-  async function refresh(connectionId: string): Promise<string> {
+  async function refresh(connectionId: string, signal?: AbortSignal): Promise<string> {
     const stuck = unpersisted.get(connectionId);
     if (stuck) return persistThenUse(stuck);
 
@@ -64,8 +70,8 @@ export function createTokenManager(options: {
     }
 
     const request = buildRefreshRequest(oem, config.oems[oem].authUrl, connection.credentials);
-    const response = await clients[oem].send(request).catch((err: unknown) => {
-      metrics.tokenRefreshes.inc({ oem, outcome: 'failed' });
+    const response = await clients[oem].send(request, signal).catch((err: unknown) => {
+      if (!isAbandoned(err)) metrics.tokenRefreshes.inc({ oem, outcome: 'failed' });
       throw err;
     });
     if (response.status !== 200) {
@@ -103,22 +109,22 @@ export function createTokenManager(options: {
   }
 
   return {
-    async accessToken(connectionId) {
+    async accessToken(connectionId, signal) {
       if (unpersisted.has(connectionId) || inFlight.has(connectionId)) {
-        return refreshSerialized(connectionId);
+        return refreshSerialized(connectionId, signal);
       }
       const { credentials } = requireConnection(connections, connectionId);
       const expiresAt = credentials.accessTokenExpiresAt ?? 0;
       const isFresh = expiresAt - config.tokenRefreshSkewSeconds * 1000 > now();
       if (credentials.accessToken && isFresh) return credentials.accessToken;
-      return refreshSerialized(connectionId);
+      return refreshSerialized(connectionId, signal);
     },
-    async refreshAfterRejection(connectionId, token) {
+    async refreshAfterRejection(connectionId, token, signal) {
       const pending = inFlight.get(connectionId);
       if (pending) return pending;
       const current = connections.get(connectionId)?.credentials.accessToken;
       if (current && current !== token) return current;
-      return refreshSerialized(connectionId);
+      return refreshSerialized(connectionId, signal);
     },
   };
 }

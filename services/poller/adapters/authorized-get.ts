@@ -10,14 +10,15 @@ export async function authorizedGet(options: {
   tokens: TokenManager;
   connectionId: string;
   url: string;
+  signal: AbortSignal;
 }): Promise<OemResponse> {
-  const { client, tokens, connectionId, url } = options;
-  const token = await tokens.accessToken(connectionId);
-  const first = await client.send({ method: 'GET', url, headers: bearer(token) });
+  const { client, tokens, connectionId, url, signal } = options;
+  const token = await tokens.accessToken(connectionId, signal);
+  const first = await client.send({ method: 'GET', url, headers: bearer(token) }, signal);
   if (first.status !== 401) return first;
 
-  const renewed = await tokens.refreshAfterRejection(connectionId, token);
-  return client.send({ method: 'GET', url, headers: bearer(renewed) });
+  const renewed = await tokens.refreshAfterRejection(connectionId, token, signal);
+  return client.send({ method: 'GET', url, headers: bearer(renewed) }, signal);
 }
 
 function bearer(token: string): Record<string, string> {

@@ -1,5 +1,6 @@
 import type { DeviceState } from '../../common/device-state';
 import { buildDeviceState, identityOf, type DeviceIdentity } from '../device-state';
+import { isAbandoned } from '../errors';
 import {
   enphaseIdentity,
   isEnphaseSystemOffline,
@@ -42,6 +43,7 @@ export function createEnphaseAdapter(options: {
       tokens: options.tokens,
       connectionId: context.connection.connectionId,
       url: `${base}${path}?${params.toString()}`,
+      signal: context.signal,
     });
   };
 
@@ -102,6 +104,7 @@ export function createEnphaseAdapter(options: {
       lastSettings.set(cacheKey, body);
       return body;
     } catch (err) {
+      if (isAbandoned(err)) throw err;
       context.logger.debug({ err }, 'settings unavailable, using last good copy');
       return lastSettings.get(cacheKey) ?? null;
     }
@@ -122,6 +125,7 @@ export function createEnphaseAdapter(options: {
           listed.set(identity.deviceId, identityOf(record));
           records.push(record);
         } catch (err) {
+          if (isAbandoned(err)) throw err;
           failedDevices += 1;
           recordDeviceFailure(context, identity.deviceId, err);
         }

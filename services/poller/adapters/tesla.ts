@@ -1,7 +1,7 @@
 import type { DeviceState } from '../../common/device-state';
 import { buildDeviceState, identityOf, type DeviceIdentity } from '../device-state';
 import { GridpulseError } from '../../common/errors';
-import { PollerErrorCode } from '../errors';
+import { PollerErrorCode, isAbandoned } from '../errors';
 import { parseJsonObject, unwrapTesla, type JsonObject } from '../oem-json';
 import type { OemHttpClient, OemResponse } from '../oem-http';
 import {
@@ -35,6 +35,7 @@ export function createTeslaAdapter(options: {
       tokens: options.tokens,
       connectionId: context.connection.connectionId,
       url: `${base}${path}`,
+      signal: context.signal,
     });
 
   async function pollSite(context: AdapterContext, site: TeslaSite): Promise<DeviceState> {
@@ -80,6 +81,7 @@ export function createTeslaAdapter(options: {
       lastSiteInfo.set(cacheKey, info);
       return info;
     } catch (err) {
+      if (isAbandoned(err)) throw err;
       context.logger.debug({ err }, 'site_info unavailable, using last good copy');
       return lastSiteInfo.get(cacheKey) ?? null;
     }
@@ -101,6 +103,7 @@ export function createTeslaAdapter(options: {
           listed.set(deviceId, identityOf(record));
           records.push(record);
         } catch (err) {
+          if (isAbandoned(err)) throw err;
           failedDevices += 1;
           recordDeviceFailure(context, deviceId, err);
         }

@@ -19,11 +19,14 @@ export interface AdapterContext {
   /** Already bound to oem and connectionId: call sites add neither. */
   logger: Logger;
   metrics: PollerMetrics;
+  /** Aborts when the poller stops: requests not sent yet reject with GP_POLLER_STOPPING. */
+  signal: AbortSignal;
 }
 
 /**
- * One per OEM. `poll` throws only when the listing itself cannot be had; a failure of one
- * device is counted in `failedDevices` and the other devices go on.
+ * One per OEM. `poll` throws when the listing itself cannot be had, and when the stop
+ * abandoned any of its requests (GP_POLLER_STOPPING: the cycle yields nothing); any other
+ * failure of one device is counted in `failedDevices` and the other devices go on.
  */
 export interface OemAdapter {
   poll(context: AdapterContext): Promise<AdapterCycle>;
