@@ -76,7 +76,13 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
   const clients = Object.fromEntries(
     OEMS.map((oem) => [
       oem,
-      createOemHttpClient({ oem, config: config.http, circuit: config.circuit, metrics, logger }),
+      createOemHttpClient({
+        oem,
+        config: config.http,
+        circuit: config.circuit,
+        metrics,
+        logger: options.logger,
+      }),
     ]),
   ) as Record<Oem, OemHttpClient>;
 
@@ -84,7 +90,7 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
     config,
     clients,
     metrics,
-    logger,
+    logger: options.logger,
     connections: {
       get: (connectionId) => owned.get(connectionId)?.connection,
       async persist(connection) {
@@ -188,7 +194,7 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
       metrics.missedCycles.inc({ oem: entry.group });
       logger.warn({ oem: entry.group, connectionId: entry.connectionId }, 'poll cycle missed');
     },
-    logger,
+    logger: options.logger,
   });
 
   function upsert(partition: number, connection: Connection): void {
@@ -240,7 +246,7 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
     serde,
     topics,
     groupId,
-    logger,
+    logger: options.logger,
     metrics,
     heartbeatIntervalMs: config.group.heartbeatIntervalMs,
     maxAgeMs: config.commands.maxAgeMs,
@@ -263,7 +269,7 @@ export async function startPoller(options: PollerOptions): Promise<PollerHandle>
     sessionTimeoutMs: config.group.sessionTimeoutMs,
     heartbeatIntervalMs: config.group.heartbeatIntervalMs,
     credentialsKey: config.credentialsKey,
-    logger,
+    logger: options.logger,
     handlers: {
       rejectConnection: reject,
       runCommands: (payload, commit) => executor.runBatch(payload, commit),

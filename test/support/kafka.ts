@@ -48,7 +48,15 @@ export function createMemoryLogger(service = 'test'): {
       .join('')
       .split('\n')
       .filter(Boolean)
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+      .map((line) => {
+        // pino appends a child's bindings to its parent's: a component handed an already
+        // bound logger writes the key twice, and JSON.parse would hide it.
+        for (const key of ['"service":', '"component":']) {
+          if (line.indexOf(key) !== line.lastIndexOf(key))
+            throw new Error(`log line with ${key} twice: ${line}`);
+        }
+        return JSON.parse(line) as Record<string, unknown>;
+      });
   return { logger, lines };
 }
 
