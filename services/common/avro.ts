@@ -105,6 +105,10 @@ async function registerSubject(
       } as Parameters<SchemaRegistry['register']>[1]);
       return id;
     } catch (err) {
+      // Two processes registering a new subject at once both see no compatibility rule and
+      // both create it; Apicurio answers the second with 409. The schema is registered by
+      // then, and on the next try the client finds the rule and only checks it.
+      if (statusOf(err) === 409 && attempt < attempts) continue;
       if (!isRegistryUnreachable(err)) {
         throw new GridpulseError(
           CommonErrorCode.schemaRejected,

@@ -93,6 +93,17 @@ describe('Avro through the registry on Kafka', () => {
     ).rejects.toMatchObject({ status: 409 });
   });
 
+  it('registers a new subject from many replicas starting at once, refusing none', async () => {
+    // Each round a fresh subject, registered by 6 serdes (as 6 starting replicas) in parallel.
+    for (let round = 0; round < 10; round += 1) {
+      const topic = `${stack.config.topicPrefix}race${round}`;
+      const serdes = Array.from({ length: 6 }, () => createAvroSerde(stack.config));
+      const ids = await Promise.all(serdes.map((serde) => serde.register(topic, 'device-state')));
+
+      expect(new Set(ids).size).toBe(1);
+    }
+  });
+
   it('throws GP_RECORD_UNDECODABLE for bytes that are not the wire format', async () => {
     const serde = createAvroSerde(stack.config);
     const error = await serde.decode(Buffer.from('{"not":"avro"}')).catch((err: unknown) => err);
