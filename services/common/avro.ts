@@ -1,6 +1,7 @@
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { request } from 'undici';
 import type { ConnectivityConfig } from './config';
 import { CommonErrorCode, GridpulseError } from './errors';
 
@@ -47,7 +48,9 @@ export function createAvroSerde(
     const cacheKey = `${subject}\u0000${schema}`;
     let id = idsBySubject.get(cacheKey);
     if (!id) {
-      id = registerSubject(registry, subject, schema, registerAttempts);
+      const setBackward = () =>
+        putBackwardCompatibility(config.registry, subject, requestTimeoutMs);
+      id = registerSubject(registry, subject, schema, registerAttempts, setBackward);
       idsBySubject.set(cacheKey, id);
       // A failed registration must not stick: the next encode tries again.
       id.catch(() => idsBySubject.delete(cacheKey));
@@ -95,6 +98,7 @@ async function registerSubject(
   subject: string,
   schema: SchemaName,
   attempts: number,
+  setBackward: () => Promise<void>,
 ): Promise<number> {
   const body = readSchemaFile(schema);
   for (let attempt = 1; ; attempt += 1) {
@@ -109,6 +113,14 @@ async function registerSubject(
       // both create it; Apicurio answers the second with 409. The schema is registered by
       // then, and on the next try the client finds the rule and only checks it.
       if (statusOf(err) === 409 && attempt < attempts) continue;
+      // The client registers a new subject's schema first and sets its rule second. A process
+      // killed in between, or a second one reading the subject between the two steps, finds
+      // a subject without a rule, which reads as the registry's global level, NONE: give it
+      // the rule every gridpulse subject has. Any other level was set by someone: refuse.
+      if (isUnsetCompatibility(err) && attempt < attempts) {
+        await setBackward();
+        continue;
+      }
       if (!isRegistryUnreachable(err)) {
         throw new GridpulseError(
           CommonErrorCode.schemaRejected,
@@ -133,6 +145,40 @@ async function registerSubject(
       }
       await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
     }
+  }
+}
+
+function isUnsetCompatibility(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    err.name === 'ConfluentSchemaRegistryCompatibilityError' &&
+    /!= NONE\)$/.test(err.message)
+  );
+}
+
+/** PUT /config/{subject}: the client library offers no call for it. */
+async function putBackwardCompatibility(
+  registry: ConnectivityConfig['registry'],
+  subject: string,
+  timeoutMs: number,
+): Promise<void> {
+  const { url, username, password } = registry;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (username && password)
+    headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  const response = await request(`${url}/config/${encodeURIComponent(subject)}`, {
+    method: 'PUT',
+    headers,
+    body: JSON.stringify({ compatibility: 'BACKWARD' }),
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+  await response.body.dump();
+  // 409: a concurrent process created the rule just now, which is what we wanted.
+  if (response.statusCode >= 300 && response.statusCode !== 409) {
+    throw new GridpulseError(CommonErrorCode.schemaRejected, 'subject compatibility not set', {
+      context: { subject, status: response.statusCode },
+    });
   }
 }
 

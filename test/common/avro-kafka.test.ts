@@ -104,6 +104,30 @@ describe('Avro through the registry on Kafka', () => {
     }
   });
 
+  it('gives BACKWARD to a subject left without a rule by a process killed mid-registration', async () => {
+    // The client's first registration is two requests: the schema, then the subject's rule.
+    // Here only the first was made, as by a process killed between them.
+    const subject = `${stack.config.topicPrefix}half-value`;
+    const registryUrl = stack.config.registry.url;
+    const raw = new SchemaRegistry({ host: registryUrl });
+    const noRule = { subject, compatibility: undefined } as unknown;
+    await raw.register(
+      { type: SchemaType.AVRO, schema: readSchemaFile('device-state') },
+      noRule as Parameters<typeof raw.register>[1],
+    );
+    const before = await fetch(`${registryUrl}/config/${subject}`).then((r) => r.json());
+    expect(before).toMatchObject({ compatibilityLevel: 'NONE' });
+
+    const id = await createAvroSerde(stack.config).register(
+      `${stack.config.topicPrefix}half`,
+      'device-state',
+    );
+
+    expect(id).toBeGreaterThan(0);
+    const after = await fetch(`${registryUrl}/config/${subject}`).then((r) => r.json());
+    expect(after).toMatchObject({ compatibilityLevel: 'BACKWARD' });
+  });
+
   it('throws GP_RECORD_UNDECODABLE for bytes that are not the wire format', async () => {
     const serde = createAvroSerde(stack.config);
     const error = await serde.decode(Buffer.from('{"not":"avro"}')).catch((err: unknown) => err);
