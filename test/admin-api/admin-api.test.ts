@@ -458,6 +458,20 @@ describe('admin API', () => {
       return offsets.map((o) => `${o.partition}:${o.high}`).join(',');
     }
 
+    /**
+     * The offsets once the previous write is complete: the API answers when its transaction
+     * commits, and the broker writes the commit marker (which moves these offsets) just after.
+     */
+    async function settledOffsets(topic: 'customers.v1' | 'commands.v1'): Promise<string> {
+      let last = await topicOffsets(topic);
+      for (;;) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const current = await topicOffsets(topic);
+        if (current === last) return current;
+        last = current;
+      }
+    }
+
     const reused = {
       code: 'GP_ADMIN_IDEMPOTENCY_KEY_REUSED',
       message: 'this Idempotency-Key was already used with a different request',
@@ -474,7 +488,7 @@ describe('admin API', () => {
       );
       expect(first.statusCode).toBe(201);
 
-      const before = await topicOffsets('customers.v1');
+      const before = await settledOffsets('customers.v1');
       const changed = await post(
         '/customers',
         { firstName: 'Ada', email: 'other@example.com' },
@@ -502,7 +516,7 @@ describe('admin API', () => {
       const first = await post('/devices/tesla:5551/commands', { stormMode: true }, KEY_A, headers);
       expect(first.statusCode).toBe(202);
 
-      const before = await topicOffsets('commands.v1');
+      const before = await settledOffsets('commands.v1');
       const otherDevice = await post(
         '/devices/tesla:5552/commands',
         { stormMode: true },
