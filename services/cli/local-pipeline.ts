@@ -65,6 +65,19 @@ export interface LocalPipeline {
   stop(): Promise<void>;
 }
 
+/**
+ * Each stage stops before the one it feeds (poller and admin API, then differ, then
+ * dispatcher), so every stage finishes what it is handling and hands it on first.
+ */
+const STOP_ORDER: readonly PipelineService[] = [
+  'poller',
+  'admin-api',
+  'differ',
+  'dispatcher',
+  'webhook-receiver',
+  'oem-simulator',
+];
+
 /** Every fault but `slow`, whose long stalls would make the demo look stuck. */
 const DEMO_FAULT_KINDS = FAULT_KINDS.filter((kind) => kind !== 'slow');
 
@@ -99,8 +112,7 @@ export async function startLocalPipeline(
   const credentialsKey = loadOrCreateCredentialsKey(path.dirname(options.logDir));
 
   const stopAll = async () => {
-    // Producers first, so that consumers drain what is already on the topics.
-    for (const name of [...PIPELINE_SERVICES].reverse()) await processes.get(name)?.stop();
+    for (const name of STOP_ORDER) await processes.get(name)?.stop();
   };
 
   try {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
 import { LAUNCHER_PID_ENV } from '../common/lifecycle';
@@ -53,23 +53,23 @@ export function createServiceProcess(spec: ServiceProcessSpec): ServiceProcess {
 
     async start(timeoutMs = 60_000) {
       if (isRunning()) return;
-      const log = createWriteStream(logFile, { flags: 'a' });
       stopLeftover(pidFile, spec.entry);
+      // The log file itself as stdout and stderr, not a pipe through this process: a service
+      // must still be able to write (its shutdown lines above all) after its launcher is gone.
+      const log = openSync(logFile, 'a');
       // Its own process group: a Ctrl-C in the terminal reaches only the parent, which then
       // stops the services in order and reads their final figures first.
       const started = spawn(process.execPath, ['--import', 'tsx', spec.entry], {
         cwd: REPO_ROOT,
         env: { ...spec.env, [LAUNCHER_PID_ENV]: String(process.pid) },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: ['ignore', log, log],
         detached: true,
       });
+      closeSync(log);
       writeFileSync(pidFile, String(started.pid));
       killOnParentExit(started);
-      started.stdout?.pipe(log, { end: false });
-      started.stderr?.pipe(log, { end: false });
       exited = new Promise((resolve) => {
         started.once('exit', (code, signal) => {
-          log.end();
           rmSync(pidFile, { force: true });
           for (const listener of exitListeners) listener(code, signal);
           resolve();
@@ -119,7 +119,11 @@ function killOnParentExit(child: ChildProcess): void {
   });
 }
 
-/** Kills a service left running by an earlier parent that was killed outright. */
+/**
+ * Kills a service left running by an earlier launcher that was killed outright (it normally
+ * stops itself within a second, see LAUNCHER_PID_ENV). One whose launcher still runs belongs
+ * to another `gridpulse start` on the same files: refuse rather than take its services away.
+ */
 function stopLeftover(pidFile: string, entry: string): void {
   let pid: number;
   try {
@@ -127,13 +131,38 @@ function stopLeftover(pidFile: string, entry: string): void {
   } catch {
     return; // no pid file: nothing left over
   }
+  let environment: string;
   try {
-    const commandLine = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (commandLine.includes(entry)) process.kill(pid, 'SIGKILL');
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(entry)) throw new Error('reused');
+    environment = readFileSync(`/proc/${pid}/environ`, 'utf8');
   } catch {
-    // Gone already, or not ours to check (no /proc): the port check at start-up will tell.
+    // Gone already, its pid reused, or not ours to check (no /proc): the port will tell.
+    rmSync(pidFile, { force: true });
+    return;
   }
+  const launcher = Number(
+    environment
+      .split('\0')
+      .find((entry) => entry.startsWith(`${LAUNCHER_PID_ENV}=`))
+      ?.slice(LAUNCHER_PID_ENV.length + 1),
+  );
+  if (launcher > 0 && launcher !== process.pid && isAlive(launcher)) {
+    throw new Error(
+      `another gridpulse start (pid ${launcher}) runs this pipeline (pid ${pid}, ${entry}): ` +
+        'stop it first',
+    );
+  }
+  process.kill(pid, 'SIGKILL');
   rmSync(pidFile, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function waitUntilReady(

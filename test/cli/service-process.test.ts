@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createServiceProcess, type ServiceProcessSpec } from '../../services/cli/service-process';
+import { waitFor } from '../support/kafka';
+
+const REPO_ROOT = path.join(__dirname, '../..');
+
+/** Another launcher: starts the spec's service with service-process, prints "ready", waits. */
+const LAUNCHER = `
+require('tsx/cjs');
+const { createServiceProcess } = require('./services/cli/service-process.ts');
+const spec = JSON.parse(process.env.TEST_SPEC);
+createServiceProcess(spec).start().then(() => process.stdout.write('ready\\n'));
+setInterval(() => undefined, 1000);
+`;
+
+describe('createServiceProcess', () => {
+  it('refuses to take over a service another live launcher runs, which outlives it cleanly', async () => {
+    const port = await freePort();
+    const spec: ServiceProcessSpec = {
+      name: 'webhook-receiver',
+      entry: 'services/webhook-receiver/main.ts',
+      env: {
+        ...process.env,
+        RECEIVER_PORT: String(port),
+        RECEIVER_SECRETS: `whsec_${randomBytes(32).toString('base64')}`,
+      },
+      readyUrl: `http://127.0.0.1:${port}/summary`,
+      logDir: mkdtempSync(path.join(os.tmpdir(), 'gridpulse-service-')),
+    };
+    const launcher = spawn(process.execPath, ['-e', LAUNCHER], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, TEST_SPEC: JSON.stringify(spec) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const servicePid = () => Number(readFileSync(path.join(spec.logDir, 'webhook-receiver.pid')));
+    try {
+      await new Promise((resolve) => launcher.stdout.once('data', resolve));
+      const pid = servicePid();
+
+      await expect(createServiceProcess(spec).start(5_000)).rejects.toThrow(
+        `another gridpulse start (pid ${launcher.pid}) runs this pipeline (pid ${pid}`,
+      );
+      expect(isAlive(pid)).toBe(true);
+
+      // Its launcher killed outright: the service stops itself and can still log that.
+      launcher.kill('SIGKILL');
+      await waitFor(() => !isAlive(pid), { timeoutMs: 15_000, what: 'the service to stop' });
+      expect(readFileSync(path.join(spec.logDir, 'webhook-receiver.log'), 'utf8')).toContain(
+        '"msg":"receiver stopped"',
+      );
+    } finally {
+      launcher.kill('SIGKILL');
+    }
+  }, 60_000);
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
