@@ -45,10 +45,11 @@ export async function readTopicRange(
   try {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
+    const timeoutMs = options.timeoutMs ?? 60_000;
     const finished = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`reading ${topic} took longer than ${options.timeoutMs} ms`)),
-        options.timeoutMs ?? 60_000,
+        () => reject(new Error(`reading ${topic} took longer than ${timeoutMs} ms`)),
+        timeoutMs,
       );
       consumer
         .run({
@@ -61,7 +62,15 @@ export async function readTopicRange(
               const offset = BigInt(message.offset);
               if (offset < range.start || offset >= range.end) continue;
               messages += 1;
-              await onMessage(message, batch.partition);
+              try {
+                await onMessage(message, batch.partition);
+              } catch (err) {
+                // The caller's error (an undecodable record, say), at once: thrown from here,
+                // kafkajs would crash the consumer quietly and leave us waiting for the timeout.
+                clearTimeout(timer);
+                reject(err);
+                return;
+              }
             }
             // Compaction and transaction markers leave gaps: the batch's last offset counts.
             if (BigInt(batch.lastOffset()) + 1n >= range.end) pending.delete(batch.partition);

@@ -72,14 +72,15 @@ export function connectionsCommand(): Command {
       }
       if (!flags.json) print(`connections: ${connections.size}`);
       if (unreadable.size > 0) {
-        // Usually encrypted under a key this command was not given: say so rather than
-        // pretend they are not there.
-        const codes = [...new Set(unreadable.values())].join(', ');
+        const codes = new Set(unreadable.values());
+        const hint = codes.has('GP_CREDENTIALS_UNDECRYPTABLE')
+          ? "set CREDENTIALS_ENCRYPTION_KEY to the services' key " +
+            '(gridpulse start keeps it in ~/.cache/gridpulse/run/pipeline/credentials.key)'
+          : 'see docs/errors.md for the codes';
         process.stderr.write(
-          `connections: ${unreadable.size} more could not be read (${codes}); ` +
-            "set CREDENTIALS_ENCRYPTION_KEY to the services' key " +
-            '(gridpulse start keeps it in ~/.cache/gridpulse/run/pipeline/credentials.key)\n',
+          `connections: ${unreadable.size} more could not be read (${[...codes].join(', ')}); ${hint}\n`,
         );
+        process.exitCode = 1;
       }
     });
 

@@ -154,7 +154,7 @@ describe('gridpulse command line', () => {
       // Without the key: not a silent "0", but how many could not be read, and why.
       const { CREDENTIALS_ENCRYPTION_KEY: _key, ...envWithoutKey } = env;
       const withoutKey = await gridpulse(['connections', 'list'], envWithoutKey);
-      expect(withoutKey.code).toBe(0);
+      expect(withoutKey.code).toBe(1);
       expect(withoutKey.stdout).toContain('connections: 0');
       expect(withoutKey.stderr).toMatch(
         /1 more could not be read \(GP_CREDENTIALS_UNDECRYPTABLE\); set CREDENTIALS_ENCRYPTION_KEY/,
