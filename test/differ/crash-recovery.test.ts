@@ -27,7 +27,7 @@ describe('differ crash recovery', () => {
     await testKafka.close();
   });
 
-  function spawnDiffer(): { child: ChildProcess; output: () => string } {
+  function spawnDiffer(env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output: () => string } {
     const chunks: string[] = [];
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/differ/main.ts'], {
       cwd: ROOT,
@@ -39,6 +39,7 @@ describe('differ crash recovery', () => {
         METRICS_PORT: '0',
         DIFF_SESSION_TIMEOUT_MS: '6000',
         LOG_LEVEL: 'info',
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -54,16 +55,33 @@ describe('differ crash recovery', () => {
     await produceSamples(testKafka, samples);
     const eventsTopic = testKafka.topics['events.v1'];
 
-    // Kill the moment the first transaction has written anything, committed or not.
-    const first = spawnDiffer();
-    await waitFor(
-      async () => {
-        const offsets = await testKafka.admin.fetchTopicOffsets(eventsTopic);
-        return offsets.some(({ high }) => Number(high) > 0);
+    // Kill the moment the first transaction has written anything, before it commits. A
+    // read_uncommitted consumer sees those writes; the topic's offsets would not (kafkajs
+    // lists them read_committed: they move only at a commit, and a kill right after one
+    // would land between transactions).
+    const watcher = testKafka.kafka.consumer({
+      groupId: `${testKafka.config.topicPrefix}.kill-trigger`,
+      readUncommitted: true,
+    });
+    let written = false;
+    await watcher.connect();
+    await watcher.subscribe({ topic: eventsTopic, fromBeginning: true });
+    const joined = new Promise((resolve) => watcher.on(watcher.events.GROUP_JOIN, resolve));
+    await watcher.run({
+      eachMessage: async () => {
+        written = true;
       },
-      { intervalMs: 10, timeoutMs: 30_000, what: 'first writes on events.v1' },
-    );
+    });
+    await joined;
+    // One long transaction per partition, so that the kill lands inside one.
+    const first = spawnDiffer({ DIFF_MAX_RECORDS_PER_TRANSACTION: '100000' });
+    await waitFor(() => written, {
+      intervalMs: 5,
+      timeoutMs: 30_000,
+      what: 'first writes on events.v1',
+    });
     first.child.kill('SIGKILL');
+    await watcher.disconnect();
     await new Promise((resolve) => first.child.once('exit', resolve));
 
     const committedAtKill = await readEvents(testKafka, 0, { quietMs: 1000 });
@@ -97,5 +115,5 @@ describe('differ crash recovery', () => {
     const exitCode = await new Promise((resolve) => second.child.once('exit', resolve));
     expect(exitCode).toBe(0);
     expect(second.output()).toContain('producers closed');
-  });
+  }, 120_000);
 });
