@@ -146,7 +146,7 @@ function stopLeftover(pidFile: string, entry: string): void {
       .find((entry) => entry.startsWith(`${LAUNCHER_PID_ENV}=`))
       ?.slice(LAUNCHER_PID_ENV.length + 1),
   );
-  if (launcher > 0 && launcher !== process.pid && isAlive(launcher)) {
+  if (launcher > 0 && launcher !== process.pid && isProcessAlive(launcher)) {
     throw new Error(
       `another gridpulse start (pid ${launcher}) runs this pipeline (pid ${pid}, ${entry}): ` +
         'stop it first',
@@ -156,7 +156,8 @@ function stopLeftover(pidFile: string, entry: string): void {
   rmSync(pidFile, { force: true });
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

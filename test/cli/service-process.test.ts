@@ -4,7 +4,11 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createServiceProcess, type ServiceProcessSpec } from '../../services/cli/service-process';
+import {
+  createServiceProcess,
+  isProcessAlive,
+  type ServiceProcessSpec,
+} from '../../services/cli/service-process';
 import { waitFor } from '../support/kafka';
 
 const REPO_ROOT = path.join(__dirname, '../..');
@@ -45,11 +49,11 @@ describe('createServiceProcess', () => {
       await expect(createServiceProcess(spec).start(5_000)).rejects.toThrow(
         `another gridpulse start (pid ${launcher.pid}) runs this pipeline (pid ${pid}`,
       );
-      expect(isAlive(pid)).toBe(true);
+      expect(isProcessAlive(pid)).toBe(true);
 
       // Its launcher killed outright: the service stops itself and can still log that.
       launcher.kill('SIGKILL');
-      await waitFor(() => !isAlive(pid), { timeoutMs: 15_000, what: 'the service to stop' });
+      await waitFor(() => !isProcessAlive(pid), { timeoutMs: 15_000, what: 'the service to stop' });
       expect(readFileSync(path.join(spec.logDir, 'webhook-receiver.log'), 'utf8')).toContain(
         '"msg":"receiver stopped"',
       );
@@ -58,15 +62,6 @@ describe('createServiceProcess', () => {
     }
   }, 60_000);
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { isProcessAlive } from '../../services/cli/service-process';
 import { LAUNCHER_PID_ENV } from '../../services/common/lifecycle';
 import { waitFor } from '../support/kafka';
 
@@ -26,15 +27,6 @@ const child = spawn(process.execPath, ['--import', 'tsx', 'services/webhook-rece
 process.stdout.write(child.pid + '\\n');
 setInterval(() => undefined, 1000);
 `;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('onShutdownSignal', () => {
   it('stops a service cleanly when the launcher that started it is killed outright', async () => {
@@ -61,14 +53,14 @@ describe('onShutdownSignal', () => {
 
       launcher.kill('SIGKILL');
 
-      await waitFor(() => !isAlive(servicePid), {
+      await waitFor(() => !isProcessAlive(servicePid), {
         timeoutMs: 15_000,
         what: 'the orphaned receiver to stop',
       });
       expect(log()).toContain('"msg":"receiver stopped"');
     } finally {
       launcher.kill('SIGKILL');
-      if (isAlive(servicePid)) process.kill(servicePid, 'SIGKILL');
+      if (isProcessAlive(servicePid)) process.kill(servicePid, 'SIGKILL');
     }
   }, 40_000);
 });
