@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../common/events';
 import { AdminErrorCode, adminError } from './errors';
 import { idempotencyKeyOf } from './http-schemas';
 import type { PlatformView, ResourceKind } from './platform-view';
@@ -160,15 +161,4 @@ function requireSameRequest(storedHash: string | null, requestHash: string): voi
 
 function scopeOf(workspaceId: string, kind: string, key: string): string {
   return `${workspaceId}\u0000${kind}\u0000${key}`;
-}
-
-/** JSON with object members in sorted order, at every depth (arrays keep theirs). */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  const members = Object.entries(value)
-    .filter(([, member]) => member !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, member]) => `${JSON.stringify(name)}:${canonicalJson(member)}`);
-  return `{${members.join(',')}}`;
 }
