@@ -1,7 +1,7 @@
 import type { BatteryState, DeviceState } from '../../services/common/device-state';
 import type { RuleConfig } from '../../services/differ/rules';
 import { createBatteryModel, STEP_MS } from '../../services/oem-simulator/battery-model';
-import { createFleet, type Fleet } from '../../services/oem-simulator/fleet';
+import { createFleet, type DeviceProfile, type Fleet } from '../../services/oem-simulator/fleet';
 import type { SimOem, SimTruth, SimTruthDevice } from '../../services/oem-simulator/types';
 
 /**
@@ -109,14 +109,29 @@ export function createSimulatorReplica(
       const from = state.createdAt;
       const to = Math.min(from + 999, sample.polledAt);
       const siteId = Number(sample.deviceId.replace(/^tesla:/, ''));
-      const device = fleet.resolveSite('tesla', siteId, from);
-      if (device === null) return [`not installed at ${new Date(from).toISOString()}`];
+      // The instants at which the reading can differ: the ends of the second, and the model
+      // step and lifecycle tick inside it. A tick may install or remove this very device
+      // mid-second (ticks are not aligned to seconds), so only the instants at which the
+      // device was installed count.
+      const stepBoundary = Math.ceil(from / STEP_MS) * STEP_MS;
+      const tickBoundary =
+        truth.startedAt +
+        Math.ceil((from - truth.startedAt) / truth.lifecycleTickMs) * truth.lifecycleTickMs;
+      const candidates = [from, stepBoundary, tickBoundary, to].filter(
+        (at, index, all) => at >= from && at <= to && all.indexOf(at) === index,
+      );
+      const installed = candidates
+        .map((at) => ({ at, device: fleet.resolveSite('tesla', siteId, at) }))
+        .filter((c): c is { at: number; device: DeviceProfile } => c.device !== null);
+      if (installed.length === 0) {
+        return [
+          `not installed in ${new Date(from).toISOString()} .. ${new Date(to).toISOString()}`,
+        ];
+      }
 
-      const home = fleet.home('tesla', device.accountIndex);
+      const home = fleet.home('tesla', installed[0]!.device.accountIndex);
       const model = createBatteryModel(options.seed);
-      const boundary = Math.ceil(from / STEP_MS) * STEP_MS;
-      const instants = boundary > from && boundary <= to ? [from, boundary, to] : [from, to];
-      const readings = instants.map((at) => model.read(device, home, at));
+      const readings = installed.map(({ device, at }) => model.read(device, home, at));
 
       const differences: string[] = [];
       const expectOneOf = (field: string, actual: unknown, values: unknown[]) => {
