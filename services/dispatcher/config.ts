@@ -29,7 +29,7 @@ export const DISPATCHER_DEFAULTS = Object.freeze({
   // How soon a crashed replica's partitions move to the others (the broker allows >= 6 s).
   DISPATCHER_SESSION_TIMEOUT: '30s',
   DISPATCHER_START_FROM: 'earliest',
-  DISPATCHER_IN_FLIGHT_LABELS: 50,
+  DISPATCHER_DESTINATION_LABELS: 50,
 });
 
 export const dispatcherEnvSchema = baseEnvSchema.extend({
@@ -66,11 +66,11 @@ export const dispatcherEnvSchema = baseEnvSchema.extend({
   DISPATCHER_START_FROM: z
     .enum(['earliest', 'latest'])
     .default(DISPATCHER_DEFAULTS.DISPATCHER_START_FROM),
-  DISPATCHER_IN_FLIGHT_LABELS: z.coerce
+  DISPATCHER_DESTINATION_LABELS: z.coerce
     .number()
     .int()
     .min(0)
-    .default(DISPATCHER_DEFAULTS.DISPATCHER_IN_FLIGHT_LABELS),
+    .default(DISPATCHER_DEFAULTS.DISPATCHER_DESTINATION_LABELS),
 });
 
 export type DispatcherEnv = z.infer<typeof dispatcherEnvSchema>;
@@ -97,7 +97,7 @@ export interface DispatcherConfig {
   commitIntervalMs: number;
   sessionTimeoutMs: number;
   startFrom: 'earliest' | 'latest';
-  inFlightLabelLimit: number;
+  destinationLabelLimit: number;
 }
 
 export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): DispatcherConfig {
@@ -123,7 +123,7 @@ export function loadDispatcherConfig(env: NodeJS.ProcessEnv = process.env): Disp
     commitIntervalMs: parsed.DISPATCHER_COMMIT_INTERVAL,
     sessionTimeoutMs: parsed.DISPATCHER_SESSION_TIMEOUT,
     startFrom: parsed.DISPATCHER_START_FROM,
-    inFlightLabelLimit: parsed.DISPATCHER_IN_FLIGHT_LABELS,
+    destinationLabelLimit: parsed.DISPATCHER_DESTINATION_LABELS,
   };
 }
 

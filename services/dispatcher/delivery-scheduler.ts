@@ -206,7 +206,7 @@ export function createDeliveryScheduler(deps: {
   }
 
   function start(state: DestinationState, destination: Destination, job: DeliveryJob) {
-    const gauge = metrics.inFlightFor(destination.id);
+    const gauge = metrics.inFlight.labels(metrics.destinationLabel(destination.id));
     state.inFlight += 1;
     gauge.inc();
     const attempt = client
@@ -239,7 +239,10 @@ export function createDeliveryScheduler(deps: {
     };
     const history = [...job.history, summary];
     const fields = { destinationId: destination.id, webhookId: job.event.key, attempt };
-    metrics.attempts.inc({ outcome: result.ok ? 'success' : outcomeLabel(result) });
+    metrics.attempts.inc({
+      destination: metrics.destinationLabel(destination.id),
+      outcome: result.ok ? 'success' : outcomeLabel(result),
+    });
     metrics.attemptDuration.observe(
       { result: result.ok ? 'success' : 'failure' },
       result.durationMs / 1000,

@@ -7,15 +7,12 @@ const OTHER_DESTINATIONS = '_other';
 /** Every dispatcher metric, registered on `registry` (tests pass a fresh one). */
 export function createDispatcherMetrics(
   registry: Registry,
-  options: { inFlightLabelLimit: number },
+  options: { destinationLabelLimit: number },
 ) {
   const registers = [registry];
-  const inFlight = new Gauge({
-    name: 'gridpulse_dispatcher_in_flight',
-    help: 'HTTP attempts under way, per destination; past the label limit they add up in _other.',
-    labelNames: ['destination'],
-    registers,
-  });
+  // Destination ids are bounded by what the admin API holds, not by traffic, but a deployment
+  // with thousands of them must not get thousands of series: the first N seen get a label of
+  // their own, later ones share _other.
   const labelled = new Set<string>();
 
   return {
@@ -27,8 +24,14 @@ export function createDispatcherMetrics(
     }),
     attempts: new Counter({
       name: 'gridpulse_dispatcher_attempts_total',
-      help: 'HTTP attempts, by outcome: success, or the error kind (status, timeout, ...).',
-      labelNames: ['outcome'],
+      help: 'HTTP attempts, by destination and outcome: success, or the error kind (status, timeout, ...); past the label limit destinations add up in _other.',
+      labelNames: ['destination', 'outcome'],
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: 'gridpulse_dispatcher_in_flight',
+      help: 'HTTP attempts under way, per destination; past the label limit they add up in _other.',
+      labelNames: ['destination'],
       registers,
     }),
     deliveries: new Counter({
@@ -70,14 +73,14 @@ export function createDispatcherMetrics(
       labelNames: ['reason'],
       registers,
     }),
-    /** The in-flight gauge child for a destination: the first N ids get a label of their own. */
-    inFlightFor(destinationId: string) {
-      if (labelled.has(destinationId)) return inFlight.labels(destinationId);
-      if (labelled.size < options.inFlightLabelLimit) {
+    /** The `destination` label value for an id: the id itself for the first N ids seen. */
+    destinationLabel(destinationId: string): string {
+      if (labelled.has(destinationId)) return destinationId;
+      if (labelled.size < options.destinationLabelLimit) {
         labelled.add(destinationId);
-        return inFlight.labels(destinationId);
+        return destinationId;
       }
-      return inFlight.labels(OTHER_DESTINATIONS);
+      return OTHER_DESTINATIONS;
     },
   };
 }

@@ -44,7 +44,7 @@ export async function startDispatcher(options: {
   const logger = options.logger.child({ component: 'dispatcher' });
   const registry = options.registry ?? createMetricsRegistry('dispatcher');
   const metrics = createDispatcherMetrics(registry, {
-    inFlightLabelLimit: config.inFlightLabelLimit,
+    destinationLabelLimit: config.destinationLabelLimit,
   });
   const prefix = config.connectivity.topicPrefix;
   const topics = resolveTopics(prefix);

@@ -99,7 +99,7 @@ export function createDispatcherTestConfig(
     commitIntervalMs: 200,
     sessionTimeoutMs: 10_000,
     startFrom: 'earliest',
-    inFlightLabelLimit: 10,
+    destinationLabelLimit: 10,
     ...overrides,
   };
 }

@@ -18,6 +18,7 @@ describe('dispatcher isolation', () => {
   let writer: EventWriter;
   let dispatcher: DispatcherHandle;
   const receivers: TestReceiver[] = [];
+  const registry = new Registry();
 
   beforeAll(async () => {
     testKafka = await setUpDispatcherKafka();
@@ -29,7 +30,7 @@ describe('dispatcher isolation', () => {
         maxQueueWaitMs: 500,
       }),
       logger: createMemoryLogger('dispatcher').logger,
-      registry: new Registry(),
+      registry,
     });
   });
 
@@ -62,6 +63,16 @@ describe('dispatcher isolation', () => {
     return sentAt;
   }
 
+  /** gridpulse_dispatcher_attempts_total for one destination, by outcome. */
+  async function attemptsOf(destinationId: string): Promise<Record<string, number>> {
+    const metric = await registry.getSingleMetric('gridpulse_dispatcher_attempts_total')!.get();
+    return Object.fromEntries(
+      metric.values
+        .filter((value) => value.labels.destination === destinationId)
+        .map((value) => [value.labels.outcome, value.value]),
+    );
+  }
+
   function latencies(receiver: TestReceiver, sentAt: Map<string, number>): number[] {
     return receiver.requests
       .filter((request) => sentAt.has(String(request.headers['webhook-id'])))
@@ -71,7 +82,7 @@ describe('dispatcher isolation', () => {
 
   it('keeps a healthy destination at its normal latency while another one hangs', async () => {
     const healthy = await startReceiver();
-    await addDestination(healthy);
+    const healthyDestination = await addDestination(healthy);
 
     const baselineSent = await sendPaced(EVENTS_PER_RUN);
     await waitFor(() => latencies(healthy, baselineSent).length >= EVENTS_PER_RUN, {
@@ -80,7 +91,7 @@ describe('dispatcher isolation', () => {
     const baseline = latencies(healthy, baselineSent);
 
     const hanging = await startReceiver(() => 'hang');
-    await addDestination(hanging, 3_000);
+    const hangingDestination = await addDestination(hanging, 3_000);
     const runSent = await sendPaced(EVENTS_PER_RUN);
     await waitFor(() => latencies(healthy, runSent).length >= EVENTS_PER_RUN, {
       what: 'run with a hanging destination',
@@ -93,5 +104,12 @@ describe('dispatcher isolation', () => {
     expect(p95(withHanging)).toBeLessThan(p95(baseline) * 3 + 500);
     expect(p95(withHanging)).toBeLessThan(3_000);
     expect(hanging.requests.length).toBeGreaterThan(0);
+
+    // The metric names the destination that fails, so its alert can (GridpulseDeliveriesFailing).
+    await waitFor(async () => ((await attemptsOf(hangingDestination.id)).timeout ?? 0) > 0, {
+      what: 'a timeout counted for the hanging destination',
+    });
+    expect(Object.keys(await attemptsOf(hangingDestination.id))).toEqual(['timeout']);
+    expect(await attemptsOf(healthyDestination.id)).toEqual({ success: 2 * EVENTS_PER_RUN });
   });
 });

@@ -18,7 +18,7 @@ export async function createServiceRegistries(): Promise<Record<string, Registry
   createDifferMetrics(differ);
 
   const dispatcher = createMetricsRegistry('dispatcher');
-  createDispatcherMetrics(dispatcher, { inFlightLabelLimit: 10 });
+  createDispatcherMetrics(dispatcher, { destinationLabelLimit: 10 });
 
   const adminApi = createMetricsRegistry('admin-api');
   createAdminApiMetrics(adminApi);
