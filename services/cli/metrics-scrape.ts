@@ -38,17 +38,6 @@ export function sumOf(samples: Sample[], name: string, where: Record<string, str
     .reduce((total, s) => total + s.value, 0);
 }
 
-/** Per-label-value sums, e.g. events by type. */
-export function sumBy(samples: Sample[], name: string, label: string): Record<string, number> {
-  const sums: Record<string, number> = {};
-  for (const sample of samples) {
-    if (sample.name !== name) continue;
-    const key = sample.labels[label] ?? '';
-    sums[key] = (sums[key] ?? 0) + sample.value;
-  }
-  return sums;
-}
-
 /**
  * The q-quantile of a histogram (summed over its label sets), interpolated linearly inside the
  * bucket it falls in, as Prometheus' histogram_quantile does. NaN when there are no

@@ -7,7 +7,7 @@ import {
   type PipelineService,
 } from './local-pipeline';
 import { runStackScript } from './stack';
-import { collectStatus, formatStatus } from './status-line';
+import { createStatusCollector, formatStatus } from './status-line';
 import { ensureTopics } from './topics';
 
 interface StartFlags {
@@ -139,16 +139,15 @@ async function runStart(flags: StartFlags): Promise<number> {
 
   // Ctrl-C reaches only this process (the services run in their own process groups), so the
   // final figures are read while every service is still up.
+  const collectStatus = createStatusCollector(pipeline);
   const statusTimer = setInterval(() => {
-    void collectStatus(pipeline).then((status) =>
-      print(formatStatus(status, Date.now() - startedAt)),
-    );
+    void collectStatus().then((status) => print(formatStatus(status, Date.now() - startedAt)));
   }, flags.statusEvery * 1000);
 
   await waitForSignal();
   stopping = true;
   clearInterval(statusTimer);
-  const finalStatus = await collectStatus(pipeline);
+  const finalStatus = await collectStatus();
   print('start: stopping (poller first, so the others drain what is in flight)');
   await pipeline.stop();
   print(`start: stopped. ${formatStatus(finalStatus, Date.now() - startedAt)}`);

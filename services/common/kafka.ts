@@ -25,9 +25,22 @@ export function createKafka(config: ConnectivityConfig, logger: Logger): Kafka {
   });
 }
 
+/**
+ * Printed for every idempotent or transactional producer, because they inherit the client's
+ * finite retries. Finite on purpose: a send that keeps failing must reach our code as an
+ * error (the differ aborts its transaction, the poller's cycle fails and polls again) rather
+ * than block a worker forever, and a resend after that is harmless (an aborted transaction is
+ * invisible to read_committed consumers, and the differ drops a state it has seen as stale).
+ */
+const EXPECTED_WARNINGS = new Set([
+  'Limiting retries for the idempotent producer may invalidate EoS guarantees',
+]);
+
 function writeKafkaLog(logger: Logger, { level, log }: LogEntry): void {
   const { message, timestamp: _timestamp, logger: _origin, ...fields } = log;
-  if (level === KafkaLogLevel.ERROR || level === KafkaLogLevel.WARN) {
+  if (EXPECTED_WARNINGS.has(message)) {
+    logger.debug(fields, message);
+  } else if (level === KafkaLogLevel.ERROR || level === KafkaLogLevel.WARN) {
     logger.warn(fields, message);
   } else if (level === KafkaLogLevel.INFO) {
     logger.info(fields, message);

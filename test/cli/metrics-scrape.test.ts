@@ -1,10 +1,5 @@
 import { Counter, Histogram, Registry } from 'prom-client';
-import {
-  histogramQuantile,
-  parsePrometheusText,
-  sumBy,
-  sumOf,
-} from '../../services/cli/metrics-scrape';
+import { histogramQuantile, parsePrometheusText, sumOf } from '../../services/cli/metrics-scrape';
 
 describe('parsePrometheusText', () => {
   it('reads what prom-client writes, labels and escapes included', async () => {
@@ -21,7 +16,7 @@ describe('parsePrometheusText', () => {
     const samples = parsePrometheusText(await registry.metrics());
 
     expect(sumOf(samples, 'x_total')).toBe(5);
-    expect(sumBy(samples, 'x_total', 'type')).toEqual({ 'device.updated': 3, 'a "quoted" one': 2 });
+    expect(sumOf(samples, 'x_total', { type: 'a "quoted" one' })).toBe(2);
     expect(sumOf(samples, 'x_total', { type: 'device.updated' })).toBe(3);
   });
 });
