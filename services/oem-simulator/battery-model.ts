@@ -35,7 +35,12 @@ export interface BatteryReading {
 }
 
 export interface BatteryModel {
-  read(device: DeviceProfile, home: Home, now: number): BatteryReading;
+  /**
+   * The reading as of `at` (default `now`), the device's state advanced to `now`. `at` may lie
+   * up to REPORT_HISTORY_MS before `now` for an Enphase device (a gateway's last report);
+   * earlier instants read as the oldest step kept.
+   */
+  read(device: DeviceProfile, home: Home, now: number, at?: number): BatteryReading;
   /** Applies a command from the current 60 s step on. */
   command(device: DeviceProfile, home: Home, now: number, change: Partial<DeviceControls>): void;
   /** How many devices hold state (were read or commanded at least once). */
@@ -44,6 +49,8 @@ export interface BatteryModel {
 
 export const STEP_MS = 60_000;
 export const INTERVAL_MS = 15 * 60_000;
+/** How far back an Enphase reading can be replayed: one 5-minute report window and a step. */
+export const REPORT_HISTORY_MS = 6 * STEP_MS;
 
 /**
  * Physics of one home: solar follows the local time of day (a clear-sky sine, scaled by a daily
@@ -69,6 +76,7 @@ export function createBatteryModel(seed: number): BatteryModel {
         chargeWh: 0,
         dischargeWh: 0,
         intervals: [],
+        past: [],
       };
       states.set(device.deviceId, state);
     }
@@ -82,10 +90,17 @@ export function createBatteryModel(seed: number): BatteryModel {
       // last state instead of integrating every minute of the gap.
       state.step = targetStep - MAX_CATCH_UP_STEPS;
       state.intervals = [];
+      state.past = [];
     }
     const keepsIntervals = device.oem === 'enphase';
     while (state.step < targetStep) {
       const flow = stepFlow(seed, device, home, state, state.step);
+      if (keepsIntervals) {
+        // What this step's integration used, so that a past instant reads the same as it
+        // would have then (controls are replaced on a command, never changed in place).
+        state.past.push({ step: state.step, socWh: state.socWh, controls: state.controls });
+        if (state.past.length > REPORT_HISTORY_MS / STEP_MS) state.past.shift();
+      }
       const energyWh = (flow.batteryW * STEP_MS) / 3_600_000;
       state.socWh = clamp(state.socWh - energyWh, 0, device.capacityWh);
       if (energyWh > 0) state.dischargeWh += energyWh;
@@ -110,23 +125,26 @@ export function createBatteryModel(seed: number): BatteryModel {
   }
 
   return {
-    read(device, home, now) {
+    read(device, home, now, at = now) {
       const state = stateOf(device, home, now);
-      const flow = stepFlow(seed, device, home, state, state.step);
-      const elapsedMs = Math.max(0, now - state.step * STEP_MS);
+      const atStep = Math.floor(at / STEP_MS);
+      const stepState =
+        atStep >= state.step ? state : (state.past.find((past) => past.step >= atStep) ?? state);
+      const flow = stepFlow(seed, device, home, stepState, stepState.step);
+      const elapsedMs = clamp(Math.min(at, now) - stepState.step * STEP_MS, 0, STEP_MS);
       const socWh = clamp(
-        state.socWh - (flow.batteryW * elapsedMs) / 3_600_000,
+        stepState.socWh - (flow.batteryW * elapsedMs) / 3_600_000,
         0,
         device.capacityWh,
       );
       return {
-        at: now,
+        at,
         ...flow,
         socWh,
         socPct: (socWh / device.capacityWh) * 100,
         capacityWh: device.capacityWh,
-        controls: { ...state.controls },
-        intervals: state.intervals.slice(),
+        controls: { ...stepState.controls },
+        intervals: state.intervals.filter((interval) => interval.endAt <= at),
       };
     },
     command(device, home, now, change) {
@@ -146,7 +164,11 @@ interface DeviceState {
   chargeWh: number;
   dischargeWh: number;
   intervals: EnergyInterval[];
+  /** Enphase only: the step states of the last REPORT_HISTORY_MS, oldest first. */
+  past: StepState[];
 }
+
+type StepState = Pick<DeviceState, 'step' | 'socWh' | 'controls'>;
 
 const KEPT_INTERVALS = 8;
 const MAX_CATCH_UP_STEPS = 2 * 24 * 60;
@@ -166,7 +188,7 @@ function stepFlow(
   seed: number,
   device: DeviceProfile,
   home: Home,
-  state: DeviceState,
+  state: StepState,
   step: number,
 ): Flow {
   const code = OEM_CODE[device.oem];

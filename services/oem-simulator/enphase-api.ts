@@ -128,6 +128,9 @@ export function createEnphaseApi(context: ApiContext): (request: SimRequest) => 
     // An injected `offline` looks like a gateway that stopped reporting an hour ago.
     const offlineSince = fault === 'offline' ? now - 3_600_000 : fleet.offlineSince(device, now);
     const reading = model.read(device, home, now);
+    // Telemetry is what the gateway measured at its last report, not the battery now: a real
+    // gateway's numbers hold still between reports, and so the stamp tells what is new.
+    const reported = model.read(device, home, now, reportSeconds(now) * 1000);
 
     let body: Record<string, unknown>;
     if (isWrite) {
@@ -137,9 +140,9 @@ export function createEnphaseApi(context: ApiContext): (request: SimRequest) => 
     } else if (endpoint === 'devices') {
       body = devicesBody(device, now, offlineSince);
     } else if (endpoint === 'telemetry_battery') {
-      body = batteryTelemetry(device, reading, now, offlineSince);
+      body = batteryTelemetry(device, reported, now, offlineSince);
     } else if (endpoint === 'latest_telemetry') {
-      body = latestTelemetry(device, reading, now, offlineSince);
+      body = latestTelemetry(device, reported, now, offlineSince);
     } else if (endpoint === 'battery_settings') {
       body = batterySettings(
         device,

@@ -233,18 +233,13 @@ describe('the pipeline end to end', () => {
    * Does the receiver's view of each device converge on the simulator's? Two links, each
    * checked strictly:
    *
-   * 1. Simulator to poller: the last reading the differ accepted for each Tesla device equals
-   *    what the simulator's physics gives at the instant live_status names (to its 1 s
-   *    resolution; see listTeslaReadingDifferences). Not "the simulator's state now": its clock
-   *    is the wall clock, so a battery keeps charging or discharging after the poller stops,
-   *    and its powers change every 60 s step. Enphase readings are stamped with the gateway's
-   *    last 5-minute report, not the instant they were read, so there is no instant to replay.
-   *
-   *    Limitation: the simulator serves Enphase latest_telemetry and the aggregate SoC as read
-   *    now but stamps them with the last 5-minute mark, so every Enphase poll after the first
-   *    of a 5-minute window is stale to the differ (rightly: a real gateway's data does not
-   *    change between reports) and its changes never reach the receiver. In a run this short
-   *    link 2 then compares each Enphase device with the first reading of its window only.
+   * 1. Simulator to poller: the last reading the differ accepted for each device equals what
+   *    the simulator's physics gives at the instant the reading names: live_status' second for
+   *    Tesla, the gateway's last 5-minute report for Enphase (see listReadingDifferences). Not
+   *    "the simulator's state now": its clock is the wall clock, so a battery keeps charging
+   *    or discharging after the poller stops, and its powers change every 60 s step. Enphase
+   *    telemetry holds still between reports, so the polls after the first of a 5-minute
+   *    window carry the same state time and the differ rightly drops them as not newer.
    * 2. Poller to receiver: for every device the poller ever saw online, the latest
    *    device.updated the receiver holds (by timestamp, then state time) carries a state within
    *    the differ's deadbands of that last accepted reading. Anything beyond a deadband would
@@ -304,13 +299,11 @@ describe('the pipeline end to end', () => {
       }
     }
 
-    const readingMismatches = [...lastAccepted.values()]
-      .filter((sample) => sample.oem === 'tesla')
-      .flatMap((sample) =>
-        replica
-          .listTeslaReadingDifferences(sample)
-          .map((problem) => ({ deviceId: sample.deviceId, problem })),
-      );
+    const readingMismatches = [...lastAccepted.values()].flatMap((sample) =>
+      replica
+        .listReadingDifferences(sample)
+        .map((problem) => ({ deviceId: sample.deviceId, problem })),
+    );
 
     return {
       devicesCompared: {

@@ -67,13 +67,21 @@ export interface SimulatorReplica {
   /** The replica's lifecycle record; equal to GET /_sim/truth when the replica is faithful. */
   truth(now: number): SimTruthDevice[];
   /**
-   * How a Tesla sample differs from what the simulator served. live_status `timestamp` is the
-   * simulator's clock cut to the second, so the reading was taken at some instant of
-   * [timestamp, timestamp + 1 s) (and not after the poller had the answer): powers and storm
-   * state must equal the simulator's at one instant of that second, charge and percentage must
-   * lie within their range over it. Nothing wider is allowed.
+   * How a sample differs from what the simulator served; nothing wider than the simulator's
+   * own uncertainty is allowed.
+   *
+   * Tesla: live_status `timestamp` is the simulator's clock cut to the second, so the reading
+   * was taken at some instant of [timestamp, timestamp + 1 s) (and not after the poller had
+   * the answer): powers and storm state must equal the simulator's at one instant of that
+   * second, charge and percentage must lie within their range over it.
+   *
+   * Enphase: telemetry is that of the gateway's last 5-minute report, and `last_report_at`
+   * names it, so powers must equal the simulator's at exactly that instant. The state of
+   * charge comes from a second request sent beside it, which may have been answered on the
+   * other side of a report mark: the report's or a neighbouring one's, rounded to a whole
+   * percent. Storm state comes from a third request, answered at or before the poll.
    */
-  listTeslaReadingDifferences(sample: DeviceState): string[];
+  listReadingDifferences(sample: DeviceState): string[];
 }
 
 /**
@@ -101,78 +109,118 @@ export function createSimulatorReplica(
     churnRate: options.churnRate,
   });
 
+  /**
+   * The instants of [from, to] at which the reading can differ, among the ends, model steps
+   * and lifecycle ticks, at which this site's device was installed: a tick may install or
+   * remove it in between (ticks are not aligned to seconds or steps).
+   */
+  function installedInstants(oem: SimOem, siteId: number, from: number, to: number) {
+    const instants = new Set([from, to]);
+    for (let at = Math.ceil(from / STEP_MS) * STEP_MS; at <= to; at += STEP_MS) instants.add(at);
+    const { startedAt, lifecycleTickMs } = truth;
+    const firstTick = startedAt + Math.ceil((from - startedAt) / lifecycleTickMs) * lifecycleTickMs;
+    for (let at = firstTick; at <= to; at += lifecycleTickMs) instants.add(at);
+    return [...instants]
+      .filter((at) => at >= from && at <= to)
+      .sort((a, b) => a - b)
+      .map((at) => ({ at, device: fleet.resolveSite(oem, siteId, at) }))
+      .filter((c): c is { at: number; device: DeviceProfile } => c.device !== null);
+  }
+
   return {
     truth: (now) => fleet.truth(now),
-    listTeslaReadingDifferences(sample) {
+    listReadingDifferences(sample) {
       const state = sample.state;
       if (state === null || state.createdAt === null) return ['no timestamped state'];
+      const oem = sample.oem as SimOem;
+      const siteId = Number(sample.deviceId.slice(`${oem}:`.length));
       const from = state.createdAt;
-      const to = Math.min(from + 999, sample.polledAt);
-      const siteId = Number(sample.deviceId.replace(/^tesla:/, ''));
-      // The instants at which the reading can differ: the ends of the second, and the model
-      // step and lifecycle tick inside it. A tick may install or remove this very device
-      // mid-second (ticks are not aligned to seconds), so only the instants at which the
-      // device was installed count.
-      const stepBoundary = Math.ceil(from / STEP_MS) * STEP_MS;
-      const tickBoundary =
-        truth.startedAt +
-        Math.ceil((from - truth.startedAt) / truth.lifecycleTickMs) * truth.lifecycleTickMs;
-      const candidates = [from, stepBoundary, tickBoundary, to].filter(
-        (at, index, all) => at >= from && at <= to && all.indexOf(at) === index,
-      );
-      const installed = candidates
-        .map((at) => ({ at, device: fleet.resolveSite('tesla', siteId, at) }))
-        .filter((c): c is { at: number; device: DeviceProfile } => c.device !== null);
+      const to = oem === 'tesla' ? Math.min(from + 999, sample.polledAt) : sample.polledAt;
+      const installed = installedInstants(oem, siteId, from, to);
       if (installed.length === 0) {
         return [
           `not installed in ${new Date(from).toISOString()} .. ${new Date(to).toISOString()}`,
         ];
       }
-
-      const home = fleet.home('tesla', installed[0]!.device.accountIndex);
+      const device = installed[0]!.device;
+      const home = fleet.home(oem, device.accountIndex);
       const model = createBatteryModel(options.seed);
-      const readings = installed.map(({ device, at }) => model.read(device, home, at));
+      const check = createComparison();
 
-      const differences: string[] = [];
-      const expectOneOf = (field: string, actual: unknown, values: unknown[]) => {
-        if (!values.includes(actual)) differences.push(`${field}: ${actual}, simulator ${values}`);
-      };
-      const expectWithin = (field: string, actual: number | null, values: number[]) => {
-        const [low, high] = [Math.min(...values) - 1e-6, Math.max(...values) + 1e-6];
-        if (actual === null || actual < low || actual > high) {
-          differences.push(`${field}: ${actual}, simulator ${low}..${high}`);
-        }
-      };
-      expectOneOf(
-        'chargeRate',
-        state.chargeRate,
-        readings.map((r) => r.batteryW),
-      );
-      expectOneOf(
-        'gridPower',
-        state.gridPower,
-        readings.map((r) => r.gridW),
-      );
-      expectOneOf(
-        'isStormModeActive',
-        state.isStormModeActive,
-        readings.map((r) => r.stormActive),
-      );
-      expectWithin(
-        'charge',
-        state.charge,
-        readings.map((r) => r.socWh),
-      );
-      expectWithin(
+      if (oem === 'tesla') {
+        const readings = installed.map(({ at }) => model.read(device, home, at));
+        check.oneOf(
+          'chargeRate',
+          state.chargeRate,
+          readings.map((r) => r.batteryW),
+        );
+        check.oneOf(
+          'gridPower',
+          state.gridPower,
+          readings.map((r) => r.gridW),
+        );
+        check.oneOf(
+          'isStormModeActive',
+          state.isStormModeActive,
+          readings.map((r) => r.stormActive),
+        );
+        check.within(
+          'charge',
+          state.charge,
+          readings.map((r) => r.socWh),
+        );
+        check.within(
+          'chargePercentage',
+          state.chargePercentage,
+          readings.map((r) => r.socPct),
+        );
+        check.oneOf('backupReserve', state.backupReserve, [readings[0]!.controls.reservePct]);
+        check.oneOf('isStormModeEnabled', state.isStormModeEnabled, [
+          readings[0]!.controls.stormEnabled,
+        ]);
+        return check.differences;
+      }
+
+      // A model of its own for each instant: one model only reads forward (and a few steps back).
+      const readAt = (at: number) => createBatteryModel(options.seed).read(device, home, at);
+      const reported = readAt(from);
+      const marks = [from - REPORT_MS, from, from + REPORT_MS].filter((at) => at <= to);
+      const polled = readAt(sample.polledAt);
+      check.oneOf('chargeRate', state.chargeRate, [reported.batteryW]);
+      check.oneOf('gridPower', state.gridPower, [reported.gridW]);
+      check.oneOf('charge', state.charge, [null]);
+      check.oneOf(
         'chargePercentage',
         state.chargePercentage,
-        readings.map((r) => r.socPct),
+        marks.map((at) => Math.round(readAt(at).socPct)),
       );
-      expectOneOf('backupReserve', state.backupReserve, [readings[0]!.controls.reservePct]);
-      expectOneOf('isStormModeEnabled', state.isStormModeEnabled, [
-        readings[0]!.controls.stormEnabled,
+      check.oneOf('isStormModeActive', state.isStormModeActive, [
+        reported.stormActive,
+        polled.stormActive,
       ]);
-      return differences;
+      check.oneOf('backupReserve', state.backupReserve, [reported.controls.reservePct]);
+      check.oneOf('isStormModeEnabled', state.isStormModeEnabled, [reported.controls.stormEnabled]);
+      return check.differences;
     },
   };
 }
+
+/** Collects the fields in which a sample differs from the simulator's possible values. */
+function createComparison() {
+  const differences: string[] = [];
+  return {
+    differences,
+    oneOf(field: string, actual: unknown, values: unknown[]) {
+      if (!values.includes(actual)) differences.push(`${field}: ${actual}, simulator ${values}`);
+    },
+    within(field: string, actual: number | null, values: number[]) {
+      const [low, high] = [Math.min(...values) - 1e-6, Math.max(...values) + 1e-6];
+      if (actual === null || actual < low || actual > high) {
+        differences.push(`${field}: ${actual}, simulator ${low}..${high}`);
+      }
+    },
+  };
+}
+
+/** Enphase gateways report every 5 minutes. */
+const REPORT_MS = 5 * 60_000;

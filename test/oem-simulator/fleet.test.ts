@@ -111,6 +111,60 @@ describe('oem-simulator fleet', () => {
     });
   });
 
+  describe('enphase reports', () => {
+    it('holds telemetry still between 5-minute reports, at the values of the report instant', async () => {
+      const sim = await start({
+        seed: 9,
+        fleet: { tesla: 0, enphase: 1 },
+        clock: () => T0,
+        tokenTtlSeconds: 365 * 86_400,
+      });
+      const enphase = await login(sim.url, sim.accounts()[0]!);
+      const system = `/api/v4/systems/${enphase.account.siteIds[0]}`;
+      const read = async () => {
+        const latest = (await enphase.get(`${system}/latest_telemetry`)).json.devices;
+        const battery = (await enphase.get(`${system}/telemetry/battery`)).json;
+        return {
+          reportAt: latest.encharges[0].last_report_at,
+          powers: [...latest.meters, ...latest.encharges].map((d: any) => d.power),
+          soc: battery.last_reported_aggregate_soc,
+        };
+      };
+
+      // Minute by minute through two report windows: readings change only at the 5-minute
+      // marks, and a window's readings are those of its mark, whatever was read before.
+      sim.advance(60_000);
+      const byMinute = [];
+      for (let minute = 1; minute <= 11; minute += 1) {
+        byMinute.push(await read());
+        sim.advance(60_000);
+      }
+      const windowOf = (minute: number) => Math.floor(minute / 5);
+      for (let minute = 2; minute <= 11; minute += 1) {
+        const [before, now] = [byMinute[minute - 2]!, byMinute[minute - 1]!];
+        expect(now.reportAt).toBe(Math.floor(T0 / 1000) + windowOf(minute) * 300);
+        if (windowOf(minute) === windowOf(minute - 1)) expect(now).toEqual(before);
+      }
+      // Noon in the simulated summer: the readings do move from one report to the next.
+      expect(new Set(byMinute.map((r) => JSON.stringify(r.powers))).size).toBe(3);
+
+      // A second simulator read only at minute 10 serves minute 10's report as the first did.
+      let now = T0;
+      const other = await start({
+        seed: 9,
+        fleet: { tesla: 0, enphase: 1 },
+        clock: () => now,
+        tokenTtlSeconds: 365 * 86_400,
+      });
+      const otherClient = await login(other.url, other.accounts()[0]!);
+      now = T0 + 12 * 60_000;
+      const latest = (await otherClient.get(`${system}/latest_telemetry`)).json.devices;
+      expect([...latest.meters, ...latest.encharges].map((d: any) => d.power)).toEqual(
+        byMinute[9]!.powers,
+      );
+    });
+  });
+
   describe('commands', () => {
     it('changes Tesla reserve, mode and storm mode, visible in site_info', async () => {
       const sim = await start({ seed: 2, fleet: { tesla: 1, enphase: 0 } });
