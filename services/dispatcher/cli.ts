@@ -30,7 +30,11 @@ export function destinationsCommand(): Command {
       );
       print(
         JSON.stringify(
-          { ...created, secrets: undefined, secret: created.secrets[0]!.secret },
+          {
+            ...redactDestination(created),
+            secrets: undefined,
+            secret: created.secrets[0]!.secret,
+          },
           null,
           2,
         ),

@@ -124,7 +124,11 @@ export function customHeaders(destination: Destination): Record<string, string> 
   return headers;
 }
 
-/** A copy safe to print: secrets masked to their first characters. */
+/**
+ * A copy safe to print: secrets masked to their first characters, custom header values
+ * replaced (they are usually credentials of the receiver) and their names kept, as the admin
+ * API shows them.
+ */
 export function redactDestination(destination: Destination): Destination {
   return {
     ...destination,
@@ -132,5 +136,10 @@ export function redactDestination(destination: Destination): Destination {
       ...entry,
       secret: `${entry.secret.slice(0, 10)}…`,
     })),
+    headers: Object.fromEntries(
+      Object.keys(destination.headers).map((name) => [name, REDACTED_HEADER_VALUE]),
+    ),
   };
 }
+
+export const REDACTED_HEADER_VALUE = '[redacted]';

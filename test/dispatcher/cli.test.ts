@@ -1,0 +1,67 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { setUpTestKafka, type TestKafka } from '../support/kafka';
+
+const run = promisify(execFile);
+const BIN = path.join(__dirname, '../../bin/gridpulse.js');
+
+/** Runs `gridpulse …` as a user would; resolves with its exit code and output, never throws. */
+async function gridpulse(args: string[], env: NodeJS.ProcessEnv) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      timeout: 90_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failed = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+describe('gridpulse destinations', () => {
+  let testKafka: TestKafka;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    testKafka = await setUpTestKafka({ only: ['destinations.v1'], partitions: 1 });
+    env = {
+      KAFKA_BROKERS: testKafka.config.kafka.brokers.join(','),
+      SCHEMA_REGISTRY_URL: testKafka.config.registry.url,
+      GRIDPULSE_TOPIC_PREFIX: testKafka.config.topicPrefix,
+      DISPATCHER_ALLOW_PRIVATE_URLS: 'true',
+      LOG_LEVEL: 'error',
+    };
+  });
+
+  afterAll(async () => {
+    await testKafka.close();
+  });
+
+  it('prints custom header names but never their values', async () => {
+    const token = 'Bearer s3cr3t-receiver-token';
+    const created = await gridpulse(
+      [
+        'destinations',
+        'create',
+        '--url',
+        'http://127.0.0.1:9/hooks',
+        '--header',
+        `authorization=${token}`,
+      ],
+      env,
+    );
+    expect(created).toMatchObject({ code: 0 });
+    expect(created.stdout).toContain('"authorization"');
+    expect(created.stdout).not.toContain('s3cr3t');
+
+    const listed = await gridpulse(['destinations', 'list', '--json'], env);
+    expect(listed).toMatchObject({ code: 0 });
+    const destination = JSON.parse(listed.stdout.trim().split('\n')[0]!) as {
+      headers: Record<string, string>;
+    };
+    expect(Object.keys(destination.headers)).toEqual(['authorization']);
+    expect(listed.stdout).not.toContain('s3cr3t');
+  });
+});
