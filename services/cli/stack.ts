@@ -27,6 +27,18 @@ export function stackCommand(): Command {
   passThrough('down', 'stop the stack');
   passThrough('status', 'show what runs and where the logs are (exit 1 if anything is stopped)');
   passThrough('logs', 'follow the stack logs');
+  // The script's reset works on the single stack only: the cluster starts from empty storage
+  // every time (`down --cluster` deletes it), so there is no --cluster here.
+  command
+    .command('reset')
+    .description(
+      'stop the single-broker stack and delete its data under $GRIDPULSE_HOME/run/single: ' +
+        "Kafka's topics, records and offsets, its cluster id and the registry's schemas " +
+        '(downloaded jars and logs are kept); the next `up` starts empty',
+    )
+    .action(() => {
+      process.exitCode = runStackScript(['reset']);
+    });
   command
     .command('stop-broker <n>')
     .description('kill broker n (1-3) of the cluster, for fault tests')
