@@ -438,12 +438,14 @@ async function writeTransaction(
     for (const chunk of chunkTopicMessages(topicMessages, SEND_CHUNK_MESSAGES)) {
       await transaction.sendBatch({ topicMessages: chunk });
     }
-    await transaction.sendOffsets({
-      consumerGroupId: state.groupId,
-      topics: [
-        { topic: topics['device-state.v1'], partitions: [{ partition, offset: nextOffset }] },
-      ],
-    });
+    await sendOffsetsRetrying(() =>
+      transaction.sendOffsets({
+        consumerGroupId: state.groupId,
+        topics: [
+          { topic: topics['device-state.v1'], partitions: [{ partition, offset: nextOffset }] },
+        ],
+      }),
+    );
     isCommitting = true;
     await transaction.commit();
     metrics.transactionSeconds.observe((performance.now() - startedAt) / 1000);
@@ -512,6 +514,28 @@ function rollBack(store: PartitionStore, undo: Map<string, DeviceSnapshot | unde
     else store.delete(deviceId);
   }
 }
+
+/**
+ * kafkajs retries CONCURRENT_TRANSACTIONS on produce requests but not on AddOffsetsToTxn
+ * (kafkajs issue #430). A batch with nothing to write (every sample stale or inside its
+ * deadbands) starts its transaction with AddOffsetsToTxn, which the broker refuses while it is
+ * still writing the previous transaction's markers, a few ms; without this, each such batch
+ * was aborted and redone. The Java client backs off and retries the same way.
+ */
+async function sendOffsetsRetrying(send: () => Promise<void>): Promise<void> {
+  for (let attempt = 0, delayMs = 10; ; attempt += 1, delayMs = Math.min(delayMs * 2, 500)) {
+    try {
+      return await send();
+    } catch (err) {
+      if (attempt >= SEND_OFFSETS_RETRIES || !errorTypes(err).includes('CONCURRENT_TRANSACTIONS')) {
+        throw err;
+      }
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+}
+
+const SEND_OFFSETS_RETRIES = 10;
 
 /** Bounded label values for the abort counter. */
 function reasonOf(err: unknown): 'fenced' | 'coordinator' | 'other' {
