@@ -1,6 +1,7 @@
 import { createLogger } from '../common/logger';
 import { onShutdownSignal } from '../common/lifecycle';
 import { startServiceHttp } from '../common/service-http';
+import { exitOnStartFailure } from '../common/start-failure';
 import { startAdminApi } from './admin-api';
 import { loadAdminApiConfig } from './config';
 
@@ -33,10 +34,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  // The logger may not exist yet (bad configuration): write one JSON line by hand.
-  process.stderr.write(
-    `${JSON.stringify({ level: 'fatal', service: 'admin-api', msg: 'start failed', err: String(err) })}\n`,
-  );
-  process.exit(1);
-});
+main().catch(exitOnStartFailure('admin-api'));

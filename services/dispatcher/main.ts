@@ -4,6 +4,7 @@ import { onShutdownSignal } from '../common/lifecycle';
 import { createLogger } from '../common/logger';
 import { createMetricsRegistry } from '../common/metrics';
 import { startServiceHttp } from '../common/service-http';
+import { exitOnStartFailure } from '../common/start-failure';
 import { consumerGroupId, resolveTopics } from '../common/topics';
 import { loadDispatcherConfig } from './config';
 import { RETRY_TIER_TOPICS } from './retry-tiers';
@@ -62,10 +63,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  // The logger may not exist yet (bad config): plain stderr, one line.
-  process.stderr.write(
-    `dispatcher failed to start: ${err instanceof Error ? err.message : String(err)}\n`,
-  );
-  process.exit(1);
-});
+main().catch(exitOnStartFailure('dispatcher'));

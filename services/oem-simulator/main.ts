@@ -1,9 +1,9 @@
-import { createLogger } from '../common/logger';
+import { exitOnStartFailure } from '../common/start-failure';
 import { runSimulatorProcess } from './cli';
 import { parseSimulatorEnv } from './config';
 
 // Process entry: `npx tsx services/oem-simulator/main.ts`, configured by SIM_* variables.
-runSimulatorProcess(parseSimulatorEnv()).catch((err: unknown) => {
-  createLogger({ service: 'oem-simulator' }).error({ err }, 'simulator failed to start');
-  process.exit(1);
-});
+// Parsed inside the promise, so that a bad variable ends like any other start-up failure.
+Promise.resolve()
+  .then(() => runSimulatorProcess(parseSimulatorEnv()))
+  .catch(exitOnStartFailure('oem-simulator'));

@@ -4,6 +4,7 @@ import { createLogger } from '../common/logger';
 import { onShutdownSignal } from '../common/lifecycle';
 import { createMetricsRegistry } from '../common/metrics';
 import { startServiceHttp } from '../common/service-http';
+import { exitOnStartFailure } from '../common/start-failure';
 import { consumerGroupId, resolveTopics } from '../common/topics';
 import { loadPollerConfig } from './config';
 import { startPoller } from './poller';
@@ -48,8 +49,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  // Logged with a fresh logger: config may be what failed, so the configured one may not exist.
-  createLogger({ service: 'poller' }).fatal({ err }, 'poller failed to start');
-  process.exit(1);
-});
+main().catch(exitOnStartFailure('poller'));

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseEnv } from '../common/config';
 import { onShutdownSignal } from '../common/lifecycle';
 import { createLogger } from '../common/logger';
+import { exitOnStartFailure } from '../common/start-failure';
 import { startReceiver } from './receiver';
 
 const envSchema = z.object({
@@ -36,7 +37,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`webhook-receiver: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+main().catch(exitOnStartFailure('webhook-receiver'));
