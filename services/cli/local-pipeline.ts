@@ -54,6 +54,21 @@ export interface PipelineOptions {
   adminApiPort?: number;
   /** Extra environment per service, over `env` (tests tighten timings with it). */
   serviceEnv?: Partial<Record<PipelineService, NodeJS.ProcessEnv>>;
+  /**
+   * Hears every exit of a service from the moment it was first ready, while the others are
+   * still starting too, unless the pipeline's stop() asked for it. A service that exits before
+   * it was first ready fails the start instead.
+   */
+  onServiceExit?: (exit: ServiceExit) => void;
+}
+
+export interface ServiceExit {
+  name: PipelineService;
+  service: ServiceProcess;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Starts it again; resolves false without starting it once the pipeline is stopping. */
+  restart(): Promise<boolean>;
 }
 
 export interface LocalPipeline {
@@ -111,8 +126,21 @@ export async function startLocalPipeline(
   const organizations = new Map<string, string>();
   const credentialsKey = loadOrCreateCredentialsKey(path.dirname(options.logDir));
 
+  let isStopping = false;
   const stopAll = async () => {
+    isStopping = true;
     for (const name of STOP_ORDER) await processes.get(name)?.stop();
+  };
+  // Attached as soon as the service is ready, not once all are: one may crash meanwhile.
+  const superviseReady = (name: PipelineService, service: ServiceProcess) => {
+    const restart = async () => {
+      if (isStopping) return false;
+      await service.start();
+      return true;
+    };
+    service.onExit((code, signal) => {
+      if (!isStopping) options.onServiceExit?.({ name, service, code, signal, restart });
+    });
   };
 
   try {
@@ -134,6 +162,7 @@ export async function startLocalPipeline(
       );
       processes.set('oem-simulator', simulator);
       await simulator.start();
+      superviseReady('oem-simulator', simulator);
       onStep(
         `oem-simulator: ${options.fleet.tesla} Tesla sites, ${options.fleet.enphase} Enphase systems on ${simulatorUrl}`,
       );
@@ -157,6 +186,7 @@ export async function startLocalPipeline(
       );
       processes.set('webhook-receiver', receiver);
       await receiver.start();
+      superviseReady('webhook-receiver', receiver);
       onStep(`webhook-receiver: ${receiverUrl}, registered as a destination`);
     }
 
@@ -201,6 +231,7 @@ export async function startLocalPipeline(
       const service = spawnService(name, serviceEnv[name], '/readyz');
       processes.set(name, service);
       await service.start();
+      superviseReady(name, service);
       onStep(`${name}: ready, metrics on http://127.0.0.1:${ports[name]}/metrics`);
     }
     if (enabled.has('admin-api')) {

@@ -5,6 +5,7 @@ import {
   startLocalPipeline,
   type LocalPipeline,
   type PipelineService,
+  type ServiceExit,
 } from './local-pipeline';
 import { runStackScript } from './stack';
 import { createStatusCollector, formatStatus } from './status-line';
@@ -76,6 +77,36 @@ async function runStart(flags: StartFlags): Promise<number> {
   const logDir = defaultLogDir();
   print(`start: service logs in ${logDir}/`);
   const startedAt = Date.now();
+  let stopping = false;
+  const restartPolicies = new Map<PipelineService, ReturnType<typeof createRestartPolicy>>();
+  // Wired in before the launch, so a service that crashes while the others start is restarted.
+  const onServiceExit = ({ name, service, code, signal, restart }: ServiceExit) => {
+    if (stopping) return;
+    const policy = restartPolicies.get(name) ?? createRestartPolicy();
+    restartPolicies.set(name, policy);
+    const how = signal ?? `code ${code}`;
+    const delayMs = policy.nextDelayMs(Date.now());
+    if (delayMs === null) {
+      print(
+        `start: ${name} exited (${how}) ${RESTARTS_PER_WINDOW} times within ` +
+          `${RESTART_WINDOW_MS / 60_000} min; left stopped, see ${service.logFile}`,
+      );
+      return;
+    }
+    print(
+      `start: ${name} exited (${how}); restarting in ${delayMs / 1000} s, see ${service.logFile}`,
+    );
+    setTimeout(() => {
+      if (stopping) return;
+      restart().then(
+        (restarted) => {
+          if (restarted) print(`start: ${name}: ready again`);
+        },
+        (err: unknown) =>
+          print(`start: ${name}: restart failed: ${err instanceof Error ? err.message : err}`),
+      );
+    }, delayMs);
+  };
   let pipeline: LocalPipeline;
   try {
     pipeline = await startLocalPipeline(
@@ -88,41 +119,16 @@ async function runStart(flags: StartFlags): Promise<number> {
         seed: flags.seed,
         env,
         logDir,
+        onServiceExit,
       },
       (line) => print(`start: ${line}`),
     );
   } catch (err) {
+    stopping = true;
     print(`start: failed: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
 
-  let stopping = false;
-  for (const [name, service] of pipeline.processes) {
-    const restart = createRestartPolicy();
-    service.onExit((code, signal) => {
-      if (stopping) return;
-      const how = signal ?? `code ${code}`;
-      const delayMs = restart.nextDelayMs(Date.now());
-      if (delayMs === null) {
-        print(
-          `start: ${name} exited (${how}) ${RESTARTS_PER_WINDOW} times within ` +
-            `${RESTART_WINDOW_MS / 60_000} min; left stopped, see ${service.logFile}`,
-        );
-        return;
-      }
-      print(
-        `start: ${name} exited (${how}); restarting in ${delayMs / 1000} s, see ${service.logFile}`,
-      );
-      setTimeout(() => {
-        if (stopping) return;
-        service.start().then(
-          () => print(`start: ${name}: ready again`),
-          (err: unknown) =>
-            print(`start: ${name}: restart failed: ${err instanceof Error ? err.message : err}`),
-        );
-      }, delayMs);
-    });
-  }
   if (pipeline.adminApi) {
     const [first] = pipeline.adminApi.keys;
     print(
