@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../common/config';
+import { createCliKafka, explainCliError } from '../common/cli-kafka';
 import { createKafka } from '../common/kafka';
 import { createLogger } from '../common/logger';
 import { provisionTopics, type ProvisionReport } from '../common/provision';
@@ -12,18 +13,24 @@ import { TOPIC_SPECS, resolveTopics } from '../common/topics';
 export async function ensureTopics(
   env: NodeJS.ProcessEnv = process.env,
   print: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+  options: { failFast?: boolean } = {},
 ): Promise<boolean> {
   const config = toConnectivityConfig(parseEnv(baseEnvSchema, env), 'cli');
-  const kafka = createKafka(config, createLogger({ service: 'cli', level: 'error' }));
+  // failFast: `gridpulse topics` typed by a person; `gridpulse start` keeps the patient client.
+  const kafka = options.failFast
+    ? createCliKafka(config, env)
+    : createKafka(config, createLogger({ service: 'cli', level: 'error' }));
   const admin = kafka.admin();
-  await admin.connect();
   try {
+    await admin.connect();
     const topics = resolveTopics(config.topicPrefix);
     const report = await provisionTopics(admin, topics, {
       replicationFactor: config.kafka.replicationFactor,
     });
     printReport(report, print);
     return report.mismatches.length === 0;
+  } catch (err) {
+    throw explainCliError(err, config);
   } finally {
     await admin.disconnect();
   }
@@ -44,7 +51,7 @@ export function topicsCommand(): Command {
         }
         return;
       }
-      process.exitCode = (await ensureTopics()) ? 0 : 1;
+      process.exitCode = (await ensureTopics(process.env, undefined, { failFast: true })) ? 0 : 1;
     });
 }
 

@@ -34,4 +34,6 @@ export const CommonErrorCode = {
   recordUndecodable: 'GP_RECORD_UNDECODABLE',
   topicMisconfigured: 'GP_TOPIC_MISCONFIGURED',
   topicUnavailable: 'GP_TOPIC_UNAVAILABLE',
+  topicMissing: 'GP_TOPIC_MISSING',
+  kafkaUnreachable: 'GP_KAFKA_UNREACHABLE',
 } as const;

@@ -8,7 +8,11 @@ import type { Logger } from './logger';
  * loading, a leader moving); a failure it gives up on reaches our code as a thrown error, which
  * the service logs at error. So kafkajs' own lines are warn at most.
  */
-export function createKafka(config: ConnectivityConfig, logger: Logger): Kafka {
+export function createKafka(
+  config: ConnectivityConfig,
+  logger: Logger,
+  options: KafkaClientOptions = {},
+): Kafka {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
   const { kafka } = config;
 
@@ -17,12 +21,21 @@ export function createKafka(config: ConnectivityConfig, logger: Logger): Kafka {
     brokers: kafka.brokers,
     ssl: kafka.ssl,
     sasl: kafka.sasl as SASLOptions | undefined,
-    connectionTimeout: 5_000,
+    connectionTimeout: options.connectionTimeoutMs ?? 5_000,
     requestTimeout: 30_000,
-    retry: { initialRetryTime: 300, retries: 8 },
+    retry: { initialRetryTime: 300, retries: options.retries ?? 8 },
     logLevel: KafkaLogLevel.WARN,
     logCreator: () => (entry) => writeKafkaLog(kafkaLogger, entry),
   });
+}
+
+/**
+ * The services keep the defaults: a broker away for a while is waited out. A command line
+ * gives up sooner (services/common/cli-kafka.ts).
+ */
+export interface KafkaClientOptions {
+  retries?: number;
+  connectionTimeoutMs?: number;
 }
 
 /**

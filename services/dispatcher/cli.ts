@@ -1,11 +1,11 @@
 import { Command } from 'commander';
 import { createAvroSerde } from '../common/avro';
-import { createKafka } from '../common/kafka';
-import { createLogger } from '../common/logger';
-import { consumerGroupId, resolveTopics } from '../common/topics';
+import { createCliKafka, explainCliError, requireTopics } from '../common/cli-kafka';
+import { consumerGroupId, resolveTopics, type TopicName } from '../common/topics';
 import { loadDispatcherConfig, parseDurationMs } from './config';
 import { redactDestination, type Destination, type DestinationInput } from './destination';
 import { createDestinationManager, type DestinationManager } from './destinations';
+import { RETRY_TIER_TOPICS } from './retry-tiers';
 import { replayDead, replaySince, type ReplayDeps } from './replay';
 
 /**
@@ -134,7 +134,7 @@ export function destinationsCommand(): Command {
           totals.enqueued += dead.enqueued;
         }
         return totals;
-      });
+      }, replayTopics(flags));
       print(
         `destinations: replay of ${id} queued ${result.enqueued} deliveries (${result.scanned} records read)`,
       );
@@ -199,6 +199,14 @@ function toInput(flags: InputFlags & { url?: string }): Partial<DestinationInput
   };
 }
 
+function replayTopics(flags: { since?: string; dead?: boolean }): TopicName[] {
+  return [
+    RETRY_TIER_TOPICS[0],
+    ...(flags.since ? (['events.v1'] as const) : []),
+    ...(flags.dead ? (['deliveries.dead.v1'] as const) : []),
+  ];
+}
+
 function parseSince(text: string, nowMs: number): number {
   const back = parseDurationMs(text);
   if (back !== undefined) return nowMs - back;
@@ -207,14 +215,21 @@ function parseSince(text: string, nowMs: number): number {
   return at;
 }
 
+/** `extraTopics`: what the command reads or writes besides destinations.v1. */
 async function withManager<T>(
   work: (manager: DestinationManager, deps: ReplayDeps) => Promise<T>,
+  extraTopics: TopicName[] = [],
 ): Promise<T> {
   const config = loadDispatcherConfig();
-  const logger = createLogger({ service: 'cli', level: 'warn' });
-  const kafka = createKafka(config.connectivity, logger);
+  const kafka = createCliKafka(config.connectivity);
   const serde = createAvroSerde(config.connectivity);
   const topics = resolveTopics(config.connectivity.topicPrefix);
+  const needed: TopicName[] = ['destinations.v1', ...extraTopics];
+  await requireTopics(
+    kafka,
+    config.connectivity,
+    needed.map((name) => topics[name]),
+  );
   const groupPrefix = consumerGroupId('dispatcher-cli', config.connectivity.topicPrefix);
   const manager = createDestinationManager({
     kafka,
@@ -226,6 +241,8 @@ async function withManager<T>(
   });
   try {
     return await work(manager, { kafka, serde, topics, groupPrefix, now: Date.now });
+  } catch (err) {
+    throw explainCliError(err, config.connectivity);
   } finally {
     await manager.close();
   }

@@ -1,8 +1,12 @@
 import { Command } from 'commander';
 import { createAvroSerde } from '../common/avro';
 import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../common/config';
-import { createKafka } from '../common/kafka';
-import { createLogger } from '../common/logger';
+import {
+  createCliKafka,
+  explainCliError,
+  isRegistryDown,
+  requireTopics,
+} from '../common/cli-kafka';
 import { resolveTopics } from '../common/topics';
 import { pollerEnvSchema } from './config';
 import { describeConnection, type Connection } from './connection';
@@ -56,9 +60,16 @@ export function connectionsCommand(): Command {
     .option('--json', 'one JSON object per line')
     .action(async (flags: { json?: boolean }) => {
       const unreadable = new Map<string, string>();
-      const connections = await withStore(({ read }) =>
-        read((connectionId, err) => unreadable.set(connectionId ?? '?', errorCode(err))),
-      );
+      let registryDown: unknown;
+      const connections = await withStore(async ({ read }) => {
+        const found = await read((connectionId, err) => {
+          if (isRegistryDown(err)) registryDown ??= err;
+          unreadable.set(connectionId ?? '?', errorCode(err));
+        });
+        // Every record fails alike then: one error naming the registry, not a count of them.
+        if (registryDown !== undefined) throw registryDown;
+        return found;
+      });
       for (const connection of [...connections.values()].sort(byId)) {
         const safe = describeConnection(connection);
         if (flags.json) print(JSON.stringify(safe));
@@ -101,17 +112,19 @@ async function withStore<T>(
   const credentialsKey = env.CREDENTIALS_ENCRYPTION_KEY
     ? { id: env.CREDENTIALS_ENCRYPTION_KEY_ID, key: env.CREDENTIALS_ENCRYPTION_KEY }
     : undefined;
-  const logger = createLogger({ service: 'cli', level: 'error' });
-  const kafka = createKafka(config, logger);
+  const kafka = createCliKafka(config);
   const serde = createAvroSerde(config);
   const topic = resolveTopics(config.topicPrefix)['connections.v1'];
+  await requireTopics(kafka, config, [topic]);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
   try {
+    await producer.connect();
     return await work({
       writer: createConnectionWriter({ producer, serde, topic, credentialsKey }),
       read: (onInvalid) => readAllConnections({ kafka, serde, topic, credentialsKey, onInvalid }),
     });
+  } catch (err) {
+    throw explainCliError(err, config);
   } finally {
     await producer.disconnect();
   }

@@ -1,0 +1,102 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { setUpTestKafka, type TestKafka } from '../support/kafka';
+
+const run = promisify(execFile);
+const BIN = path.join(__dirname, '../../bin/gridpulse.js');
+
+async function gridpulse(args: string[], env: NodeJS.ProcessEnv) {
+  const { LOG_LEVEL: _level, ...inherited } = process.env;
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { ...inherited, ...env },
+      timeout: 90_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failed = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+/** One line on stderr, none of kafkajs' own JSON lines on either stream. */
+function expectOneLineFailure(result: { code: number; stdout: string; stderr: string }) {
+  expect(result.code).toBe(1);
+  expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  expect(result.stdout + result.stderr).not.toMatch(/"level"/);
+}
+
+describe('gridpulse commands when Kafka, topics or the registry are missing', () => {
+  let testKafka: TestKafka;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    testKafka = await setUpTestKafka({ only: ['connections.v1', 'destinations.v1'] });
+    env = {
+      KAFKA_BROKERS: testKafka.config.kafka.brokers.join(','),
+      SCHEMA_REGISTRY_URL: testKafka.config.registry.url,
+      GRIDPULSE_TOPIC_PREFIX: testKafka.config.topicPrefix,
+      DISPATCHER_ALLOW_PRIVATE_URLS: 'true',
+    };
+  });
+
+  afterAll(async () => {
+    await testKafka.close();
+  });
+
+  it.each([[['connections', 'list']], [['destinations', 'list']], [['topics']]])(
+    '%j names the unreachable brokers and KAFKA_BROKERS',
+    async (args) => {
+      const result = await gridpulse(args, { ...env, KAFKA_BROKERS: '127.0.0.1:1' });
+
+      expectOneLineFailure(result);
+      expect(result.stderr).toMatch(/cannot reach Kafka at 127\.0\.0\.1:1 .*KAFKA_BROKERS/);
+    },
+  );
+
+  it.each([
+    [['connections', 'list'], 'connections.v1'],
+    [['destinations', 'list'], 'destinations.v1'],
+  ])('%j names the missing topic and `gridpulse topics`', async (args, topic) => {
+    const prefix = `t${randomBytes(4).toString('hex')}`;
+    const result = await gridpulse(args, { ...env, GRIDPULSE_TOPIC_PREFIX: prefix });
+
+    expectOneLineFailure(result);
+    expect(result.stderr).toContain(`topic ${prefix}.${topic} does not exist`);
+    expect(result.stderr).toContain('`gridpulse topics`');
+  });
+
+  it('destinations list names the unreachable registry and SCHEMA_REGISTRY_URL', async () => {
+    const created = await gridpulse(
+      ['destinations', 'create', '--url', 'http://127.0.0.1:9/hooks'],
+      env,
+    );
+    expect(created).toMatchObject({ code: 0 });
+
+    const result = await gridpulse(['destinations', 'list'], {
+      ...env,
+      SCHEMA_REGISTRY_URL: 'http://127.0.0.1:1/x',
+    });
+
+    expectOneLineFailure(result);
+    expect(result.stderr).toMatch(
+      /cannot reach the schema registry at http:\/\/127\.0\.0\.1:1\/x .*SCHEMA_REGISTRY_URL/,
+    );
+  });
+
+  it('connections add and list name the unreachable registry and SCHEMA_REGISTRY_URL', async () => {
+    const add = ['connections', 'add', '--oem', 'tesla', '--workspace', 'w'];
+    add.push('--organization', 'o', '--customer', 'c', '--site', 's', '--refresh-token', 'rt');
+    expect(await gridpulse(add, env)).toMatchObject({ code: 0 });
+    const badRegistry = { ...env, SCHEMA_REGISTRY_URL: 'http://127.0.0.1:1/x' };
+
+    for (const args of [['connections', 'list'], add]) {
+      const result = await gridpulse(args, badRegistry);
+
+      expectOneLineFailure(result);
+      expect(result.stderr).toMatch(/cannot reach the schema registry at .*SCHEMA_REGISTRY_URL/);
+    }
+  });
+});
