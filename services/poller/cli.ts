@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { createAvroSerde } from '../common/avro';
 import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../common/config';
+import { pipelineCredentialsKeyFile } from '../common/gridpulse-home';
 import {
   createCliKafka,
   explainCliError,
@@ -86,7 +87,7 @@ export function connectionsCommand(): Command {
         const codes = new Set(unreadable.values());
         const hint = codes.has('GP_CREDENTIALS_UNDECRYPTABLE')
           ? "set CREDENTIALS_ENCRYPTION_KEY to the services' key " +
-            '(gridpulse start keeps it in ~/.cache/gridpulse/run/pipeline/credentials.key)'
+            `(gridpulse start keeps it in ${pipelineCredentialsKeyFile()})`
           : 'see docs/errors.md for the codes';
         process.stderr.write(
           `connections: ${unreadable.size} more could not be read (${[...codes].join(', ')}); ${hint}\n`,

@@ -1,0 +1,58 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { setUpTestKafka, type TestKafka } from '../support/kafka';
+
+const run = promisify(execFile);
+const BIN = path.join(__dirname, '../../bin/gridpulse.js');
+
+async function gridpulse(args: string[], env: NodeJS.ProcessEnv) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      timeout: 90_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const failed = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+describe('gridpulse connections', () => {
+  let testKafka: TestKafka;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    testKafka = await setUpTestKafka({ only: ['connections.v1'], partitions: 1 });
+    env = {
+      KAFKA_BROKERS: testKafka.config.kafka.brokers.join(','),
+      SCHEMA_REGISTRY_URL: testKafka.config.registry.url,
+      GRIDPULSE_TOPIC_PREFIX: testKafka.config.topicPrefix,
+      LOG_LEVEL: 'error',
+    };
+  });
+
+  afterAll(async () => {
+    await testKafka.close();
+  });
+
+  it("points to the pipeline's key under GRIDPULSE_HOME when records are encrypted", async () => {
+    const add = ['connections', 'add', '--oem', 'tesla', '--workspace', 'w'];
+    add.push('--organization', 'o', '--customer', 'c', '--site', 's', '--refresh-token', 'rt');
+    const key = randomBytes(32).toString('base64');
+    expect(await gridpulse(add, { ...env, CREDENTIALS_ENCRYPTION_KEY: key })).toMatchObject({
+      code: 0,
+    });
+    const home = mkdtempSync(path.join(os.tmpdir(), 'gridpulse-home-'));
+
+    const listed = await gridpulse(['connections', 'list'], { ...env, GRIDPULSE_HOME: home });
+
+    expect(listed.code).toBe(1);
+    expect(listed.stderr).toContain(path.join(home, 'run/pipeline/credentials.key'));
+    expect(listed.stderr).not.toContain('~/.cache');
+  });
+});
