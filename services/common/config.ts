@@ -38,6 +38,10 @@ export const baseEnvSchema = z.object({
   GRIDPULSE_TOPIC_PREFIX: z
     .string()
     .regex(/^[a-z0-9._-]*$/, 'lowercase letters, digits, dot, dash, underscore')
+    .refine(
+      (prefix) => !prefix.endsWith('.'),
+      "no trailing dot: gridpulse adds the dot itself ('staging' gives staging.events.v1)",
+    )
     .default(''),
   LOG_LEVEL: logLevel.default('info'),
 });

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { createAvroSerde } from '../common/avro';
 import { createCliKafka, explainCliError, requireTopics } from '../common/cli-kafka';
 import { consumerGroupId, resolveTopics, type TopicName } from '../common/topics';
@@ -148,9 +148,9 @@ interface InputFlags {
   workspace?: string;
   eventTypes?: string;
   deviceTypes?: string;
-  header?: string[];
-  rateLimit?: string;
-  timeoutMs?: string;
+  header?: Array<[string, string]>;
+  rateLimit?: number;
+  timeoutMs?: number;
 }
 
 function withInputOptions(command: Command): Command {
@@ -162,13 +162,32 @@ function withInputOptions(command: Command): Command {
       'comma-separated, e.g. device.updated,device.disconnected (empty: all)',
     )
     .option('--device-types <list>', 'comma-separated, e.g. battery,inverter (empty: all)')
-    .option(
-      '--header <name=value>',
-      'custom header (repeatable)',
-      (value: string, all: string[] = []) => [...all, value],
-    )
-    .option('--rate-limit <perSecond>', 'deliveries per second at most')
-    .option('--timeout-ms <ms>', 'per-attempt timeout (default 10000)');
+    .option('--header <name=value>', 'custom header (repeatable)', collectHeader)
+    .option('--rate-limit <perSecond>', 'deliveries per second at most', parseRateLimit)
+    .option('--timeout-ms <ms>', 'per-attempt timeout (default 10000)', parseTimeoutMs);
+}
+
+function collectHeader(pair: string, all: Array<[string, string]> = []): Array<[string, string]> {
+  const at = pair.indexOf('=');
+  const name = at < 0 ? '' : pair.slice(0, at).trim();
+  if (!name) throw new InvalidArgumentError('expected name=value, e.g. authorization=Bearer …');
+  return [...all, [name, pair.slice(at + 1)]];
+}
+
+function parseRateLimit(text: string): number {
+  const perSecond = Number(text);
+  if (text.trim() === '' || !(perSecond > 0)) {
+    throw new InvalidArgumentError('expected deliveries per second, a number above 0, e.g. 10');
+  }
+  return perSecond;
+}
+
+function parseTimeoutMs(text: string): number {
+  const timeoutMs = Number(text);
+  if (text.trim() === '' || !Number.isInteger(timeoutMs)) {
+    throw new InvalidArgumentError('expected milliseconds, a whole number, e.g. 10000');
+  }
+  return timeoutMs;
 }
 
 function toInput(flags: InputFlags & { url?: string }): Partial<DestinationInput> {
@@ -179,14 +198,7 @@ function toInput(flags: InputFlags & { url?: string }): Partial<DestinationInput
           .split(',')
           .map((item) => item.trim())
           .filter(Boolean);
-  const headers = flags.header
-    ? Object.fromEntries(
-        flags.header.map((pair) => {
-          const at = pair.indexOf('=');
-          return at < 0 ? [pair, ''] : [pair.slice(0, at).trim(), pair.slice(at + 1)];
-        }),
-      )
-    : undefined;
+  const headers = flags.header ? Object.fromEntries(flags.header) : undefined;
   return {
     url: flags.url,
     description: flags.description,
@@ -194,8 +206,8 @@ function toInput(flags: InputFlags & { url?: string }): Partial<DestinationInput
     eventTypes: list(flags.eventTypes),
     deviceTypes: list(flags.deviceTypes),
     headers,
-    rateLimitPerSecond: flags.rateLimit === undefined ? undefined : Number(flags.rateLimit),
-    timeoutMs: flags.timeoutMs === undefined ? undefined : Number(flags.timeoutMs),
+    rateLimitPerSecond: flags.rateLimit,
+    timeoutMs: flags.timeoutMs,
   };
 }
 

@@ -97,7 +97,7 @@ export function createDestinationManager(options: {
   async function get(id: string): Promise<Destination> {
     const destination = store ? store.get(id) : (await readAll()).get(id);
     if (!destination) {
-      throw dispatcherError(DispatcherErrorCode.destinationNotFound, 'no such destination', {
+      throw dispatcherError(DispatcherErrorCode.destinationNotFound, `no such destination ${id}`, {
         context: { destinationId: id },
       });
     }

@@ -13,7 +13,7 @@ export function simulatorCommand(): Command {
         'deterministic fleet and fault injection. Flags override the SIM_* environment variables.',
     )
     .addOption(
-      new Option('--port <n>', 'listen port (0 = random)').argParser(toInt).env('SIM_PORT'),
+      new Option('--port <n>', 'listen port (0 = random)').argParser(toPort).env('SIM_PORT'),
     )
     .addOption(new Option('--host <host>', 'listen address').env('SIM_HOST'))
     .addOption(
@@ -116,6 +116,14 @@ function toInt(value: string): number {
   const parsed = Number(value);
   if (!Number.isInteger(parsed)) throw new InvalidArgumentError('expected an integer');
   return parsed;
+}
+
+function toPort(value: string): number {
+  const port = Number(value);
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    throw new InvalidArgumentError('expected a port, 0..65535');
+  }
+  return port;
 }
 
 function toRate(value: string): number {

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { createAvroSerde } from '../common/avro';
 import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../common/config';
 import { pipelineCredentialsKeyFile } from '../common/gridpulse-home';
@@ -29,7 +29,11 @@ export function connectionsCommand(): Command {
   command
     .command('add')
     .description('register one connection from flags, or every account of a simulator')
-    .option('--from-simulator <url>', 'register every account of an oem-simulator at <url>')
+    .option(
+      '--from-simulator <url>',
+      'register every account of an oem-simulator at <url>',
+      parseSimulatorUrl,
+    )
     .option('--oem <oem>', 'tesla or enphase')
     .option('--id <connectionId>', 'connection id (default: a new UUID)')
     .option('--workspace <id>', 'workspace id')
@@ -143,6 +147,13 @@ function requireFlags(flags: Partial<ConnectionFlags>): ConnectionFlags {
     throw new Error(`connections add: missing ${missing.map((key) => `--${key}`).join(', ')}`);
   }
   return flags as ConnectionFlags;
+}
+
+function parseSimulatorUrl(text: string): string {
+  if (!URL.canParse(text) || !/^https?:$/.test(new URL(text).protocol)) {
+    throw new InvalidArgumentError("expected the simulator's http URL, e.g. http://127.0.0.1:8090");
+  }
+  return text;
 }
 
 function byId(a: Connection, b: Connection): number {

@@ -37,6 +37,18 @@ describe('parseEnv', () => {
     }
   });
 
+  it('refuses a topic prefix with a trailing dot, saying gridpulse adds the dot', () => {
+    expect(parseEnv(baseEnvSchema, { GRIDPULSE_TOPIC_PREFIX: 'a.b' }).GRIDPULSE_TOPIC_PREFIX).toBe(
+      'a.b',
+    );
+    expect(() => parseEnv(baseEnvSchema, { GRIDPULSE_TOPIC_PREFIX: 'bad.' })).toThrow(
+      expect.objectContaining({
+        code: 'GP_CONFIG_INVALID',
+        message: expect.stringMatching(/GRIDPULSE_TOPIC_PREFIX: no trailing dot/),
+      }),
+    );
+  });
+
   it('lets a service extend the base schema with its own keys', () => {
     const schema = baseEnvSchema.extend({
       FEATURE_ON: booleanFlag(true),

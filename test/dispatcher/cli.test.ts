@@ -64,4 +64,31 @@ describe('gridpulse destinations', () => {
     expect(Object.keys(destination.headers)).toEqual(['authorization']);
     expect(listed.stdout).not.toContain('s3cr3t');
   });
+
+  it.each([['update', '--description', 'x'], ['disable'], ['enable'], ['delete']])(
+    '%s names the destination that does not exist',
+    async (subcommand, ...flags) => {
+      const result = await gridpulse(
+        ['destinations', subcommand, 'dst_doesnotexist', ...flags],
+        env,
+      );
+
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('no such destination dst_doesnotexist');
+    },
+  );
+
+  it.each([
+    [['--header', 'noequals'], /--header.*noequals.*expected name=value/],
+    [['--header', '=value'], /--header.*expected name=value/],
+    [['--rate-limit', 'abc'], /--rate-limit.*expected deliveries per second/],
+    [['--timeout-ms', 'soon'], /--timeout-ms.*expected milliseconds/],
+  ])('create refuses %j, naming the flag and what it expects', async (flags, message) => {
+    const args = ['destinations', 'create', '--url', 'http://127.0.0.1:9/hooks', ...flags];
+    const result = await gridpulse(args, env);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n')[0]).toMatch(message);
+    expect(result.stderr).not.toMatch(/NaN/);
+  });
 });

@@ -55,4 +55,11 @@ describe('gridpulse connections', () => {
     expect(listed.stderr).toContain(path.join(home, 'run/pipeline/credentials.key'));
     expect(listed.stderr).not.toContain('~/.cache');
   });
+
+  it('refuses a --from-simulator that is not a URL, naming the flag', async () => {
+    const result = await gridpulse(['connections', 'add', '--from-simulator', 'notaurl'], env);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n')[0]).toMatch(/--from-simulator.*notaurl.*expected/);
+  });
 });
