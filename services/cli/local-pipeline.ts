@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { request } from 'undici';
 import { createAvroSerde } from '../common/avro';
@@ -13,7 +14,7 @@ import { FAULT_KINDS } from '../oem-simulator/types';
 import { POLLER_DEFAULTS } from '../poller/config';
 import { createConnectionWriter } from '../poller/connection-store';
 import { fetchSimulatorConnections } from '../poller/connection-registration';
-import { createServiceProcess, type ServiceProcess } from './service-process';
+import { createServiceProcess, stopLeftoverService, type ServiceProcess } from './service-process';
 
 /** The services `gridpulse start` can run, in start order (consumers before producers). */
 export const PIPELINE_SERVICES = [
@@ -37,6 +38,21 @@ export const PIPELINE_PORTS = Object.freeze({
 
 /** The admin API's own port; PIPELINE_PORTS holds its metrics port. */
 export const ADMIN_API_PORT = 8088;
+
+/** The highest `--port-base`: every port must stay at most 65535. */
+export const MAX_PORT_SHIFT = 65_535 - Math.max(ADMIN_API_PORT, ...Object.values(PIPELINE_PORTS));
+
+/** Every default port moved up by `shift` (`gridpulse start --port-base`). */
+export function shiftPorts(shift: number): {
+  ports: Record<PipelineService, number>;
+  adminApiPort: number;
+} {
+  const entries = Object.entries(PIPELINE_PORTS).map(([name, port]) => [name, port + shift]);
+  return {
+    ports: Object.fromEntries(entries) as Record<PipelineService, number>,
+    adminApiPort: ADMIN_API_PORT + shift,
+  };
+}
 
 export interface PipelineOptions {
   services: readonly PipelineService[];
@@ -108,14 +124,30 @@ export async function startLocalPipeline(
   onStep: (line: string) => void = () => undefined,
 ): Promise<LocalPipeline> {
   const ports = { ...PIPELINE_PORTS, ...options.ports };
+  const adminApiPort = options.adminApiPort ?? ADMIN_API_PORT;
   const enabled = new Set(options.services);
+
+  // Before anything starts: a port another process holds would answer our readiness checks
+  // with its own replies while the service meant for it dies of EADDRINUSE.
+  for (const name of options.services) {
+    await stopLeftoverService(options.logDir, name, entryOf(name));
+  }
+  for (const { port, host, what } of listeningPorts(options.services, ports, adminApiPort)) {
+    if (port !== 0 && !(await isPortFree(port, host))) {
+      throw new Error(
+        `port ${port} (${what}) is in use by another process; stop it, ` +
+          "or move the pipeline's ports with --port-base",
+      );
+    }
+  }
+
   const processes = new Map<PipelineService, ServiceProcess>();
   const simulatorUrl = `http://127.0.0.1:${ports['oem-simulator']}`;
   const receiverUrl = `http://127.0.0.1:${ports['webhook-receiver']}/webhooks`;
   const spawnService = (name: PipelineService, env: NodeJS.ProcessEnv, readyPath: string) =>
     createServiceProcess({
       name,
-      entry: `services/${name}/main.ts`,
+      entry: entryOf(name),
       env: { ...options.env, ...env, ...options.serviceEnv?.[name] },
       readyUrl: `http://127.0.0.1:${ports[name]}${readyPath}`,
       logDir: options.logDir,
@@ -205,7 +237,7 @@ export async function startLocalPipeline(
         },
         'admin-api': {
           METRICS_PORT: String(ports['admin-api']),
-          ADMIN_API_PORT: String(options.adminApiPort ?? ADMIN_API_PORT),
+          ADMIN_API_PORT: String(adminApiPort),
           ADMIN_API_HOST: '127.0.0.1',
           ADMIN_API_KEYS: adminKeys
             .map(({ workspaceId, key }) => `${workspaceId}:${sha256Hex(key)}`)
@@ -236,7 +268,7 @@ export async function startLocalPipeline(
     }
     if (enabled.has('admin-api')) {
       adminApi = {
-        url: `http://127.0.0.1:${options.adminApiPort ?? ADMIN_API_PORT}`,
+        url: `http://127.0.0.1:${adminApiPort}`,
         keys: adminKeys,
       };
     }
@@ -252,6 +284,34 @@ export async function startLocalPipeline(
     metricsUrl: (service) => `http://127.0.0.1:${ports[service]}/metrics`,
     stop: stopAll,
   };
+}
+
+function entryOf(name: PipelineService): string {
+  return `services/${name}/main.ts`;
+}
+
+/** The ports each service listens on, on the host it binds (metrics: every interface). */
+function listeningPorts(
+  services: readonly PipelineService[],
+  ports: Record<PipelineService, number>,
+  adminApiPort: number,
+): Array<{ port: number; host: string; what: string }> {
+  return services.flatMap((name) => {
+    if (name === 'oem-simulator' || name === 'webhook-receiver')
+      return [{ port: ports[name], host: '127.0.0.1', what: name }];
+    const metrics = { port: ports[name], host: '0.0.0.0', what: `${name} metrics` };
+    if (name !== 'admin-api') return [metrics];
+    return [{ port: adminApiPort, host: '127.0.0.1', what: 'admin API' }, metrics];
+  });
+}
+
+/** Whether this process could listen on `port` (then lets it go again at once). */
+function isPortFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
 }
 
 /** Where `gridpulse start` writes each service's log, beside the stack's own logs. */

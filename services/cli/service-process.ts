@@ -53,7 +53,7 @@ export function createServiceProcess(spec: ServiceProcessSpec): ServiceProcess {
 
     async start(timeoutMs = 60_000) {
       if (isRunning()) return;
-      stopLeftover(pidFile, spec.entry);
+      await stopLeftover(pidFile, spec.entry);
       // The log file itself as stdout and stderr, not a pipe through this process: a service
       // must still be able to write (its shutdown lines above all) after its launcher is gone.
       const log = openSync(logFile, 'a');
@@ -120,11 +120,20 @@ function killOnParentExit(child: ChildProcess): void {
 }
 
 /**
- * Kills a service left running by an earlier launcher that was killed outright (it normally
- * stops itself within a second, see LAUNCHER_PID_ENV). One whose launcher still runs belongs
- * to another `gridpulse start` on the same files: refuse rather than take its services away.
+ * What start() does first, for a caller that must know the service's ports are free before it
+ * starts anything: ends a leftover `name` in `logDir`, as below, and resolves once it is gone.
  */
-function stopLeftover(pidFile: string, entry: string): void {
+export function stopLeftoverService(logDir: string, name: string, entry: string): Promise<void> {
+  return stopLeftover(path.join(logDir, `${name}.pid`), entry);
+}
+
+/**
+ * Kills a service left running by an earlier launcher that was killed outright (it normally
+ * stops itself within a second, see LAUNCHER_PID_ENV), and waits until it is gone, so its ports
+ * are free. One whose launcher still runs belongs to another `gridpulse start` on the same
+ * files: refuse rather than take its services away.
+ */
+async function stopLeftover(pidFile: string, entry: string): Promise<void> {
   let pid: number;
   try {
     pid = Number(readFileSync(pidFile, 'utf8'));
@@ -154,6 +163,10 @@ function stopLeftover(pidFile: string, entry: string): void {
   }
   process.kill(pid, 'SIGKILL');
   rmSync(pidFile, { force: true });
+  const deadline = Date.now() + 10_000;
+  while (isProcessAlive(pid) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Whether a process with this pid exists (signal 0 checks without sending anything). */
@@ -178,7 +191,8 @@ async function waitUntilReady(
     try {
       const response = await request(spec.readyUrl, { headersTimeout: 1_000, bodyTimeout: 1_000 });
       await response.body.dump();
-      if (response.statusCode === 200) return;
+      // Only while the child still runs: an answer after it died came from another process.
+      if (response.statusCode === 200 && isRunning()) return;
     } catch {
       // Not listening yet: keep waiting until the deadline.
     }

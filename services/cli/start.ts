@@ -1,7 +1,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
+  ADMIN_API_PORT,
   defaultLogDir,
+  MAX_PORT_SHIFT,
+  PIPELINE_PORTS,
   PIPELINE_SERVICES,
+  shiftPorts,
   startLocalPipeline,
   type LocalPipeline,
   type PipelineService,
@@ -20,6 +24,7 @@ interface StartFlags {
   seed: number;
   services: PipelineService[];
   statusEvery: number;
+  portBase: number;
 }
 
 /**
@@ -58,6 +63,14 @@ export function startCommand(): Command {
         .argParser(serviceList),
     )
     .option('--status-every <seconds>', 'seconds between status lines', atLeastOne, 5)
+    .option(
+      '--port-base <n>',
+      `add n to every port the pipeline listens on (simulator ${PIPELINE_PORTS['oem-simulator']}, ` +
+        `receiver ${PIPELINE_PORTS['webhook-receiver']}, admin API ${ADMIN_API_PORT}, ` +
+        `metrics ${PIPELINE_PORTS.poller}-${PIPELINE_PORTS['admin-api']}), at most ${MAX_PORT_SHIFT}`,
+      portShift,
+      0,
+    )
     .action(async (flags: StartFlags) => {
       process.exitCode = await runStart(flags);
     });
@@ -119,6 +132,7 @@ async function runStart(flags: StartFlags): Promise<number> {
         seed: flags.seed,
         env,
         logDir,
+        ...shiftPorts(flags.portBase),
         onServiceExit,
       },
       (line) => print(`start: ${line}`),
@@ -203,6 +217,13 @@ function positiveInt(value: string): number {
 function atLeastOne(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
+  return n;
+}
+
+function portShift(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_PORT_SHIFT)
+    throw new InvalidArgumentError(`expected a whole number from 0 to ${MAX_PORT_SHIFT}`);
   return n;
 }
 

@@ -1,0 +1,88 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { PIPELINE_PORTS } from '../../services/cli/local-pipeline';
+import { setUpTestKafka, type TestKafka } from '../support/kafka';
+
+const BIN = path.join(__dirname, '../../bin/gridpulse.js');
+
+/** `gridpulse start …` as a user runs it, on this test's topics, with its own files. */
+const started: ChildProcessWithoutNullStreams[] = [];
+
+function startGridpulse(args: string[], env: NodeJS.ProcessEnv) {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [BIN, 'start', ...args], {
+    env: { ...process.env, ...env },
+  });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  started.push(child);
+  return { child, exited, output: () => stdout, errors: () => stderr };
+}
+
+describe('gridpulse start', () => {
+  let testKafka: TestKafka;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    testKafka = await setUpTestKafka({ service: 'cli-start' });
+    env = {
+      GRIDPULSE_TOPIC_PREFIX: testKafka.config.topicPrefix,
+      GRIDPULSE_HOME: mkdtempSync(path.join(os.tmpdir(), 'gridpulse-home-')),
+      LOG_LEVEL: 'info',
+    };
+  }, 60_000);
+
+  afterEach(() => {
+    // A failed test must not leave a launcher running (its services then stop themselves).
+    for (const child of started.splice(0)) child.kill('SIGKILL');
+  });
+
+  afterAll(async () => {
+    await testKafka?.close();
+  });
+
+  describe('when a port of the pipeline is held by another process', () => {
+    let dummy: Server;
+    let port: number;
+
+    beforeAll(async () => {
+      // Answers 200 to everything, /readyz included, as a stale or unrelated server might.
+      dummy = createHttpServer((_request, response) => response.end('ok'));
+      port = await freePort();
+      await new Promise<void>((resolve) => dummy.listen(port, '127.0.0.1', resolve));
+    });
+
+    afterAll(async () => {
+      await new Promise((resolve) => dummy.close(resolve));
+    });
+
+    it('refuses to start, naming the port and the service, and never reports it ready', async () => {
+      const portBase = port - PIPELINE_PORTS.differ;
+      const start = startGridpulse(['--services', 'differ', '--port-base', String(portBase)], env);
+
+      expect(await start.exited).toBe(1);
+      expect(start.output()).toContain(
+        `start: failed: port ${port} (differ metrics) is in use by another process; ` +
+          "stop it, or move the pipeline's ports with --port-base",
+      );
+      expect(start.output()).not.toContain('differ: ready');
+    }, 120_000);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
