@@ -96,6 +96,7 @@ export function createAdminApi(options: AdminApiOptions): FastifyInstance {
   app.setErrorHandler(createErrorHandler(logger));
   // fastify parses text/plain bodies by default: JSON is the only body this API takes (415).
   app.removeContentTypeParser('text/plain');
+  acceptEmptyJsonOnBodilessMethods(app);
   app.setNotFoundHandler((_request, reply) => {
     send(reply, 404, AdminErrorCode.notFound, 'no such route');
   });
@@ -154,3 +155,23 @@ export function createAdminApi(options: AdminApiOptions): FastifyInstance {
   );
   return app;
 }
+
+/**
+ * Clients often send `content-type: application/json` on every request, a DELETE or GET
+ * without a body included; fastify's JSON parser refuses the empty body (400), so such a
+ * request never reached its route or the 404. An empty body is no body on these methods;
+ * anything else still goes through fastify's parser, with its poisoning checks.
+ */
+function acceptEmptyJsonOnBodilessMethods(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' && BODILESS_METHODS.has(request.method)) {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, body.toString(), done);
+  });
+}
+
+const BODILESS_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS']);
