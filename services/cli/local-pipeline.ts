@@ -3,16 +3,21 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { request } from 'undici';
-import { createAvroSerde } from '../common/avro';
+import { createAvroSerde, type AvroSerde } from '../common/avro';
 import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../common/config';
 import { createKafka } from '../common/kafka';
-import { parseCredentialsKey } from '../common/credentials-crypto';
+import {
+  ENCRYPTED_FORMAT_PREFIX,
+  parseCredentialsKey,
+  type CredentialsKey,
+} from '../common/credentials-crypto';
 import { createLogger } from '../common/logger';
 import { resolveTopics } from '../common/topics';
 import { createDestinationManager } from '../dispatcher/destinations';
 import { FAULT_KINDS } from '../oem-simulator/types';
 import { POLLER_DEFAULTS } from '../poller/config';
-import { createConnectionWriter } from '../poller/connection-store';
+import type { ConnectionRecord } from '../poller/connection';
+import { createConnectionWriter, readAllConnections } from '../poller/connection-store';
 import { fetchSimulatorConnections } from '../poller/connection-registration';
 import { createServiceProcess, stopLeftoverService, type ServiceProcess } from './service-process';
 
@@ -199,14 +204,15 @@ export async function startLocalPipeline(
         `oem-simulator: ${options.fleet.tesla} Tesla sites, ${options.fleet.enphase} Enphase systems on ${simulatorUrl}`,
       );
 
-      const connections = await registerSimulatorConnections(
+      const { connections, removed } = await registerSimulatorConnections(
         options.env,
         simulatorUrl,
         credentialsKey,
       );
       for (const { workspaceId, organizationId } of connections)
         organizations.set(workspaceId, organizationId);
-      onStep(`connections: ${connections.length} registered on connections.v1`);
+      const removedNote = removed > 0 ? `; ${removed} of an earlier demo fleet removed` : '';
+      onStep(`connections: ${connections.length} registered on connections.v1${removedNote}`);
     }
 
     if (enabled.has('webhook-receiver')) {
@@ -320,7 +326,11 @@ export function defaultLogDir(): string {
   return path.join(home, 'run/pipeline/logs');
 }
 
-/** Written encrypted under the pipeline's key, as the admin API writes them. */
+/**
+ * Written encrypted under the pipeline's key, as the admin API writes them. The demo's own
+ * connections of an earlier, larger fleet are deleted (tombstones, as `remove` writes): the
+ * simulator no longer has those accounts, so every poll of them would fail.
+ */
 async function registerSimulatorConnections(
   env: NodeJS.ProcessEnv,
   simulatorUrl: string,
@@ -328,25 +338,70 @@ async function registerSimulatorConnections(
 ) {
   const config = toConnectivityConfig(parseEnv(baseEnvSchema, env), 'cli');
   const kafka = createKafka(config, createLogger({ service: 'cli', level: 'error' }));
+  const serde = createAvroSerde(config);
+  const topic = resolveTopics(config.topicPrefix)['connections.v1'];
+  const key = {
+    id: POLLER_DEFAULTS.CREDENTIALS_ENCRYPTION_KEY_ID,
+    key: parseCredentialsKey(credentialsKey)!,
+  };
+  const connections = await fetchSimulatorConnections(simulatorUrl);
+  const current = new Set(connections.map((connection) => connection.connectionId));
+  const stale = [...(await findDemoConnectionIds(kafka, serde, topic, key))].filter(
+    (connectionId) => !current.has(connectionId),
+  );
+
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
-    const writer = createConnectionWriter({
-      producer,
-      serde: createAvroSerde(config),
-      topic: resolveTopics(config.topicPrefix)['connections.v1'],
-      credentialsKey: {
-        id: POLLER_DEFAULTS.CREDENTIALS_ENCRYPTION_KEY_ID,
-        key: parseCredentialsKey(credentialsKey)!,
-      },
-    });
-    const connections = await fetchSimulatorConnections(simulatorUrl);
+    const writer = createConnectionWriter({ producer, serde, topic, credentialsKey: key });
     for (const connection of connections) await writer.put(connection);
-    return connections;
+    for (const connectionId of stale) await writer.remove(connectionId);
+    return { connections, removed: stale.length };
   } finally {
     await producer.disconnect();
   }
 }
+
+/**
+ * Connections carry no OEM URL (each poller has its own), so "the demo's own" is what only
+ * `gridpulse start` writes: a simulator account's id (`sim-tesla-acct-000001`) with credentials
+ * encrypted under the pipeline's key. Anything else, such as an account a user registered
+ * against a real OEM or `connections add --from-simulator` without that key, is left alone.
+ */
+async function findDemoConnectionIds(
+  kafka: ReturnType<typeof createKafka>,
+  serde: AvroSerde,
+  topic: string,
+  credentialsKey: CredentialsKey,
+): Promise<Set<string>> {
+  const formats = new Map<string, string>();
+  const recordingSerde: AvroSerde = {
+    ...serde,
+    async decode<T>(buffer: Buffer): Promise<T> {
+      const record = await serde.decode<ConnectionRecord>(buffer);
+      formats.set(record.connectionId, record.credentialsFormat);
+      return record as T;
+    },
+  };
+  const existing = await readAllConnections({
+    kafka,
+    serde: recordingSerde,
+    topic,
+    credentialsKey,
+    // Another key's records, or unreadable ones: not the demo's, so not ours to delete.
+    onInvalid: () => undefined,
+  });
+  const ownFormat = `${ENCRYPTED_FORMAT_PREFIX}${credentialsKey.id}`;
+  return new Set(
+    [...existing.keys()].filter(
+      (connectionId) =>
+        SIMULATOR_CONNECTION_ID.test(connectionId) && formats.get(connectionId) === ownFormat,
+    ),
+  );
+}
+
+/** What connectionFromSimAccount makes of the simulator's account ids. */
+const SIMULATOR_CONNECTION_ID = /^sim-(tesla|enphase)-acct-\d{6}$/;
 
 /**
  * The receiver's destination, created on the first run and reused afterwards (its secrets

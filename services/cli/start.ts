@@ -209,21 +209,22 @@ function waitForSignal(): Promise<void> {
 }
 
 function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number ≥ 0');
-  return n;
+  return wholeNumber(value, 0, Number.MAX_SAFE_INTEGER, 'expected a whole number ≥ 0');
 }
 
 function atLeastOne(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number ≥ 1');
-  return n;
+  return wholeNumber(value, 1, Number.MAX_SAFE_INTEGER, 'expected a whole number ≥ 1');
 }
 
 function portShift(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > MAX_PORT_SHIFT)
-    throw new InvalidArgumentError(`expected a whole number from 0 to ${MAX_PORT_SHIFT}`);
+  const message = `expected a whole number from 0 to ${MAX_PORT_SHIFT}`;
+  return wholeNumber(value, 0, MAX_PORT_SHIFT, message);
+}
+
+/** Plain decimal digits only: Number() would also take '1e3', '0x10', ' 5' or '5.0'. */
+function wholeNumber(value: string, min: number, max: number, message: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(message);
   return n;
 }
 

@@ -28,6 +28,8 @@ async function gridpulse(args: string[], env: NodeJS.ProcessEnv = {}) {
 describe('gridpulse command line', () => {
   it.each([
     [['start', '--tesla', '-5'], /--tesla/],
+    [['start', '--tesla', '1e3'], /--tesla.*whole number/],
+    [['start', '--enphase', '0x10'], /--enphase.*whole number/],
     [['start', '--faults', '2'], /--faults/],
     [['start', '--interval', '0'], /--interval.*≥ 1/],
     [['start', '--no-such-option'], /unknown option/],

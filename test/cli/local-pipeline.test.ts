@@ -8,6 +8,10 @@ import {
   type ServiceExit,
 } from '../../services/cli/local-pipeline';
 import { isProcessAlive } from '../../services/cli/service-process';
+import { createAvroSerde } from '../../services/common/avro';
+import type { CredentialsKey } from '../../services/common/credentials-crypto';
+import { emptyCustomer, emptySite, type Connection } from '../../services/poller/connection';
+import { createConnectionWriter, readAllConnections } from '../../services/poller/connection-store';
 import { setUpTestKafka, waitFor, type TestKafka } from '../support/kafka';
 
 describe('startLocalPipeline', () => {
@@ -68,7 +72,80 @@ describe('startLocalPipeline', () => {
     expect(exits).toHaveLength(1);
     expect(isProcessAlive(killedPid)).toBe(false);
   }, 180_000);
+
+  it("deletes the demo's connections of an earlier, larger fleet and no one else's", async () => {
+    const logDir = path.join(mkdtempSync(path.join(os.tmpdir(), 'gridpulse-pipeline-')), 'logs');
+    const runDemo = async (fleet: { tesla: number; enphase: number }) => {
+      const pipeline = await startLocalPipeline({
+        services: ['oem-simulator'],
+        fleet,
+        pollIntervalSeconds: 10,
+        faultRate: 0,
+        offlineRate: 0,
+        seed: 1,
+        env,
+        logDir,
+        ports: { 'oem-simulator': await freePort() },
+      });
+      await pipeline.stop();
+    };
+    await runDemo({ tesla: 3, enphase: 3 });
+    // The demo's key (kept beside the logs), so only the id tells these from the demo's own.
+    const demoKey = {
+      id: 'k1',
+      key: Buffer.from(readFileSync(path.join(logDir, '../credentials.key'), 'utf8').trim(), 'hex'),
+    };
+    await putConnections(demoKey, [connectionFixture('user-real-tesla-1')]);
+    // A simulator account registered by hand, without the demo's key: not the demo's either.
+    await putConnections(undefined, [connectionFixture('sim-tesla-acct-000099')]);
+
+    await runDemo({ tesla: 1, enphase: 1 });
+
+    const left = await readAllConnections({
+      kafka: testKafka.kafka,
+      serde: createAvroSerde(testKafka.config),
+      topic: testKafka.topics['connections.v1'],
+      credentialsKey: demoKey,
+    });
+    expect([...left.keys()].sort()).toEqual([
+      'sim-enphase-acct-000000',
+      'sim-tesla-acct-000000',
+      'sim-tesla-acct-000099',
+      'user-real-tesla-1',
+    ]);
+  }, 180_000);
+
+  async function putConnections(key: CredentialsKey | undefined, connections: Connection[]) {
+    const producer = testKafka.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      const writer = createConnectionWriter({
+        producer,
+        serde: createAvroSerde(testKafka.config),
+        topic: testKafka.topics['connections.v1'],
+        credentialsKey: key,
+      });
+      for (const connection of connections) await writer.put(connection);
+    } finally {
+      await producer.disconnect();
+    }
+  }
 });
+
+function connectionFixture(connectionId: string): Connection {
+  return {
+    connectionId,
+    oem: 'tesla',
+    enabled: true,
+    credentials: { clientId: 'client-1', refreshToken: 'rt-1' },
+    workspaceId: 'ws-1',
+    organizationId: 'org-1',
+    customer: emptyCustomer('cu-1'),
+    site: emptySite('si-1'),
+    createdAt: 0,
+    updatedAt: 0,
+  };
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
