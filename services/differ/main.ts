@@ -2,6 +2,7 @@ import { startConsumerLagMetric } from '../common/consumer-lag';
 import { createKafka } from '../common/kafka';
 import { createLogger } from '../common/logger';
 import { onShutdownSignal } from '../common/lifecycle';
+import { exitOnStartFailure } from '../common/start-failure';
 import { createMetricsRegistry } from '../common/metrics';
 import { startServiceHttp } from '../common/service-http';
 import { consumerGroupId, resolveTopics } from '../common/topics';
@@ -50,8 +51,4 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  const logger = createLogger({ service: 'differ' });
-  logger.fatal({ err }, 'differ failed to start');
-  process.exit(1);
-});
+main().catch(exitOnStartFailure('differ'));

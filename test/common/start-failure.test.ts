@@ -21,12 +21,11 @@ async function startService(service: string, env: NodeJS.ProcessEnv) {
   }
 }
 
-// The differ's main ends the same way through the same helper once it adopts it; it is owned
-// elsewhere for now and still logs a stack with its code.
 describe('service start-up with a bad configuration', () => {
   it.each([
     ['oem-simulator', { SIM_PORT: 'abc' }, ['LOG_LEVEL', 'SIM_PORT']],
     ['poller', { METRICS_PORT: 'abc' }, ['LOG_LEVEL', 'METRICS_PORT']],
+    ['differ', { METRICS_PORT: 'abc' }, ['LOG_LEVEL', 'METRICS_PORT']],
     ['dispatcher', { METRICS_PORT: 'abc' }, ['LOG_LEVEL', 'METRICS_PORT']],
     ['admin-api', { METRICS_PORT: 'abc' }, ['LOG_LEVEL', 'METRICS_PORT', 'ADMIN_API_KEYS']],
     ['webhook-receiver', { RECEIVER_PORT: 'abc' }, ['LOG_LEVEL', 'RECEIVER_PORT']],
