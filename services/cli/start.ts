@@ -98,10 +98,10 @@ async function runStart(flags: StartFlags): Promise<number> {
     const policy = restartPolicies.get(name) ?? createRestartPolicy();
     restartPolicies.set(name, policy);
     const how = signal ?? `code ${code}`;
-    const delayMs = policy.nextDelayMs(Date.now());
+    const { crashes, delayMs } = policy.recordCrash(Date.now());
     if (delayMs === null) {
       print(
-        `start: ${name} exited (${how}) ${RESTARTS_PER_WINDOW} times within ` +
+        `start: ${name} exited (${how}) ${crashes} times within ` +
           `${RESTART_WINDOW_MS / 60_000} min; left stopped, see ${service.logFile}`,
       );
       return;
@@ -175,21 +175,22 @@ async function runStart(flags: StartFlags): Promise<number> {
   return 0;
 }
 
-const RESTARTS_PER_WINDOW = 5;
+const CRASHES_PER_WINDOW = 5;
 const RESTART_WINDOW_MS = 5 * 60_000;
 
 /**
- * A crashed service comes back after 1 s, then 2, 4, …; one that crashes
- * RESTARTS_PER_WINDOW times within RESTART_WINDOW_MS is left stopped (its log says why).
+ * A crashed service comes back after 1 s, then 2, 4 and 8 s; the CRASHES_PER_WINDOW-th crash
+ * within RESTART_WINDOW_MS leaves it stopped (its log says why).
  */
 export function createRestartPolicy() {
   const crashes: number[] = [];
   return {
-    nextDelayMs(now: number): number | null {
+    /** Counts a crash at `now`: how many the window holds, and the delay (null: stay down). */
+    recordCrash(now: number): { crashes: number; delayMs: number | null } {
       while (crashes.length > 0 && now - crashes[0]! > RESTART_WINDOW_MS) crashes.shift();
-      if (crashes.length >= RESTARTS_PER_WINDOW) return null;
       crashes.push(now);
-      return 1000 * 2 ** (crashes.length - 1);
+      if (crashes.length >= CRASHES_PER_WINDOW) return { crashes: crashes.length, delayMs: null };
+      return { crashes: crashes.length, delayMs: 1000 * 2 ** (crashes.length - 1) };
     },
   };
 }

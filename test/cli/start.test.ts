@@ -1,11 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PIPELINE_PORTS } from '../../services/cli/local-pipeline';
-import { setUpTestKafka, type TestKafka } from '../support/kafka';
+import { setUpTestKafka, waitFor, type TestKafka } from '../support/kafka';
 
 const BIN = path.join(__dirname, '../../bin/gridpulse.js');
 
@@ -46,6 +46,48 @@ describe('gridpulse start', () => {
   afterAll(async () => {
     await testKafka?.close();
   });
+
+  it('restarts a service killed while the others start, and leaves it stopped at its fifth crash', async () => {
+    const portBase = (await freePort()) - PIPELINE_PORTS.dispatcher;
+    const start = startGridpulse(
+      ['--services', 'differ,dispatcher', '--port-base', String(portBase)],
+      env,
+    );
+    const pidFile = path.join(env.GRIDPULSE_HOME!, 'run/pipeline/logs/differ.pid');
+    const killDiffer = () => process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    const lines = () => start.output().split('\n');
+    const count = (prefix: string) => lines().filter((line) => line.startsWith(prefix)).length;
+
+    // The first kill lands before the dispatcher is ready: the launch is still under way.
+    await waitFor(() => start.output().includes('start: differ: ready'), {
+      timeoutMs: 90_000,
+      what: 'the differ to be ready',
+    });
+    killDiffer();
+    for (let crash = 1; crash < 5; crash += 1) {
+      await waitFor(() => count('start: differ: ready again') === crash, {
+        timeoutMs: 90_000,
+        what: `restart ${crash} of the differ`,
+      });
+      killDiffer();
+    }
+    await waitFor(() => start.output().includes('left stopped'), {
+      timeoutMs: 30_000,
+      what: 'the differ to be left stopped',
+    });
+    start.child.kill('SIGINT');
+
+    expect(await start.exited).toBe(0);
+    const exits = lines().filter((line) => line.startsWith('start: differ exited'));
+    expect(exits.map((line) => line.replace(/, see .*|; left stopped.*/, ''))).toEqual([
+      'start: differ exited (SIGKILL); restarting in 1 s',
+      'start: differ exited (SIGKILL); restarting in 2 s',
+      'start: differ exited (SIGKILL); restarting in 4 s',
+      'start: differ exited (SIGKILL); restarting in 8 s',
+      'start: differ exited (SIGKILL) 5 times within 5 min',
+    ]);
+    expect(existsSync(pidFile)).toBe(false);
+  }, 300_000);
 
   describe('when a port of the pipeline is held by another process', () => {
     let dummy: Server;
