@@ -3,14 +3,14 @@ import { destinationsCommand } from '../dispatcher/cli';
 import { simulatorCommand } from '../oem-simulator/cli';
 import { connectionsCommand } from '../poller/cli';
 import { stackCommand } from './stack';
-import { startCommand } from './start';
+import { startCommand, type OutputHooks } from './start';
 import { topicsCommand } from './topics';
 
 /**
  * `gridpulse`: one entry point for running the pipeline and operating its parts. Each service
  * contributes its own sub-commands; this file only mounts them.
  */
-export function createProgram(): Command {
+export function createProgram(output?: OutputHooks): Command {
   const program = new Command('gridpulse')
     .description(
       'device-telemetry ingestion: OEM polling → Kafka → change events → signed webhooks',
@@ -18,7 +18,7 @@ export function createProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
-  program.addCommand(startCommand());
+  program.addCommand(startCommand(output));
   program.addCommand(stackCommand());
   program.addCommand(topicsCommand());
   program.addCommand(connectionsCommand());
@@ -29,13 +29,16 @@ export function createProgram(): Command {
 
 /** Parses `argv` and runs the command; bad arguments and failures set a non-zero exit code. */
 export async function runCli(argv: string[]): Promise<void> {
-  // `gridpulse connections list | head`: the reader left, which is no error of ours.
+  // `gridpulse connections list | head`: the reader left, which is no error of ours. A command
+  // with services to stop (start) takes this over: exiting here would SIGKILL them.
+  let onOutputClosed: () => void = () => process.exit(process.exitCode ?? 0);
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
+    if (err.code !== 'EPIPE') throw err;
+    onOutputClosed();
   });
+  const output: OutputHooks = { onOutputClosed: (handler) => (onOutputClosed = handler) };
   try {
-    await createProgram().parseAsync(argv);
+    await createProgram(output).parseAsync(argv);
   } catch (err: unknown) {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode;

@@ -27,11 +27,17 @@ interface StartFlags {
   portBase: number;
 }
 
+/** How the command line tells a command that the reader of its stdout went away. */
+export interface OutputHooks {
+  /** Hands over what to do then (instead of exiting at once); the handler may run repeatedly. */
+  onOutputClosed(handler: () => void): void;
+}
+
 /**
  * `gridpulse start` (what `npm start` runs): the whole pipeline on this machine. With nothing
  * configured it brings up the local stack; with KAFKA_BROKERS set it uses that cluster.
  */
-export function startCommand(): Command {
+export function startCommand(output?: OutputHooks): Command {
   return new Command('start')
     .description(
       'run the whole pipeline here: stack, topics, simulator, services, example receiver',
@@ -72,12 +78,22 @@ export function startCommand(): Command {
       0,
     )
     .action(async (flags: StartFlags) => {
-      process.exitCode = await runStart(flags);
+      process.exitCode = await runStart(flags, output);
     });
 }
 
-async function runStart(flags: StartFlags): Promise<number> {
-  const print = (line: string) => process.stdout.write(`${line}\n`);
+async function runStart(flags: StartFlags, output?: OutputHooks): Promise<number> {
+  // `gridpulse start | head`: once the reader is gone, stop writing and stop as on Ctrl-C.
+  let isOutputOpen = true;
+  const outputClosed = new Promise<void>((resolve) => {
+    output?.onOutputClosed(() => {
+      isOutputOpen = false;
+      resolve();
+    });
+  });
+  const print = (line: string) => {
+    if (isOutputOpen) process.stdout.write(`${line}\n`);
+  };
   const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
 
   if (!process.env.KAFKA_BROKERS) {
@@ -164,7 +180,7 @@ async function runStart(flags: StartFlags): Promise<number> {
     void collectStatus().then((status) => print(formatStatus(status, Date.now() - startedAt)));
   }, flags.statusEvery * 1000);
 
-  await waitForSignal();
+  await waitForStopRequest(outputClosed);
   stopping = true;
   clearInterval(statusTimer);
   const finalStatus = await collectStatus();
@@ -195,17 +211,27 @@ export function createRestartPolicy() {
   };
 }
 
-function waitForSignal(): Promise<void> {
+/**
+ * Resolves at Ctrl-C or SIGTERM, or when the output's reader has gone. A Ctrl-C while stopping
+ * means "now" (exit 130), except the first one after a stop the user did not ask for.
+ */
+function waitForStopRequest(outputClosed: Promise<void>): Promise<void> {
   return new Promise((resolve) => {
-    const onSignal = () => {
+    const onStop = (cause: 'signal' | 'output') => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      // A second Ctrl-C while stopping means: now.
-      process.once('SIGINT', () => process.exit(130));
+      let ignoredSignals = cause === 'output' ? 1 : 0;
+      const onSignalWhileStopping = () => {
+        if (ignoredSignals > 0) ignoredSignals -= 1;
+        else process.exit(130);
+      };
+      process.on('SIGINT', onSignalWhileStopping);
       resolve();
     };
+    const onSignal = () => onStop('signal');
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    void outputClosed.then(() => onStop('output'));
   });
 }
 

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer } from 'node:net';
@@ -10,7 +10,7 @@ import { setUpTestKafka, waitFor, type TestKafka } from '../support/kafka';
 const BIN = path.join(__dirname, '../../bin/gridpulse.js');
 
 /** `gridpulse start …` as a user runs it, on this test's topics, with its own files. */
-const started: ChildProcessWithoutNullStreams[] = [];
+const started: ChildProcess[] = [];
 
 function startGridpulse(args: string[], env: NodeJS.ProcessEnv) {
   const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [BIN, 'start', ...args], {
@@ -88,6 +88,28 @@ describe('gridpulse start', () => {
     ]);
     expect(existsSync(pidFile)).toBe(false);
   }, 300_000);
+
+  it('stops its services cleanly when the reader of its output goes away', async () => {
+    const portBase = (await freePort()) - PIPELINE_PORTS.differ;
+    const home = mkdtempSync(path.join(os.tmpdir(), 'gridpulse-home-'));
+    const args = `start --services differ --status-every 1 --port-base ${portBase}`;
+    // head leaves after three lines; the status lines that follow meet a closed pipe.
+    const shell = spawn(
+      'bash',
+      ['-c', `"${process.execPath}" "${BIN}" ${args} | head -3; echo "exit \${PIPESTATUS[0]}" >&2`],
+      { env: { ...process.env, ...env, GRIDPULSE_HOME: home } },
+    );
+    started.push(shell);
+    let stderr = '';
+    shell.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    await new Promise((resolve) => shell.once('exit', resolve));
+
+    const logs = path.join(home, 'run/pipeline/logs');
+    expect(stderr).toMatch(/exit 0/);
+    expect(stderr).not.toMatch(/EPIPE/);
+    expect(readFileSync(path.join(logs, 'differ.log'), 'utf8')).toContain('"msg":"stopped"');
+    expect(existsSync(path.join(logs, 'differ.pid'))).toBe(false);
+  }, 180_000);
 
   describe('when a port of the pipeline is held by another process', () => {
     let dummy: Server;
