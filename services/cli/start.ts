@@ -273,5 +273,7 @@ function serviceList(value: string): PipelineService[] {
       `unknown service ${unknown.join(', ')}; known: ${PIPELINE_SERVICES.join(', ')}`,
     );
   }
-  return names as PipelineService[];
+  if (names.length === 0)
+    throw new InvalidArgumentError(`expected one or more of ${PIPELINE_SERVICES.join(', ')}`);
+  return [...new Set(names)] as PipelineService[];
 }

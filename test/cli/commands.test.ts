@@ -30,6 +30,8 @@ describe('gridpulse command line', () => {
     [['start', '--tesla', '-5'], /--tesla/],
     [['start', '--tesla', '1e3'], /--tesla.*whole number/],
     [['start', '--enphase', '0x10'], /--enphase.*whole number/],
+    [['start', '--services', ','], /--services.*one or more of oem-simulator/],
+    [['start', '--services', ''], /--services.*one or more of oem-simulator/],
     [['start', '--faults', '2'], /--faults/],
     [['start', '--interval', '0'], /--interval.*≥ 1/],
     [['start', '--no-such-option'], /unknown option/],
