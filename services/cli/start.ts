@@ -106,36 +106,8 @@ async function runStart(flags: StartFlags, output?: OutputHooks): Promise<number
   const logDir = defaultLogDir();
   print(`start: service logs in ${logDir}/`);
   const startedAt = Date.now();
-  let stopping = false;
-  const restartPolicies = new Map<PipelineService, ReturnType<typeof createRestartPolicy>>();
   // Wired in before the launch, so a service that crashes while the others start is restarted.
-  const onServiceExit = ({ name, service, code, signal, restart }: ServiceExit) => {
-    if (stopping) return;
-    const policy = restartPolicies.get(name) ?? createRestartPolicy();
-    restartPolicies.set(name, policy);
-    const how = signal ?? `code ${code}`;
-    const { crashes, delayMs } = policy.recordCrash(Date.now());
-    if (delayMs === null) {
-      print(
-        `start: ${name} exited (${how}) ${crashes} times within ` +
-          `${RESTART_WINDOW_MS / 60_000} min; left stopped, see ${service.logFile}`,
-      );
-      return;
-    }
-    print(
-      `start: ${name} exited (${how}); restarting in ${delayMs / 1000} s, see ${service.logFile}`,
-    );
-    setTimeout(() => {
-      if (stopping) return;
-      restart().then(
-        (restarted) => {
-          if (restarted) print(`start: ${name}: ready again`);
-        },
-        (err: unknown) =>
-          print(`start: ${name}: restart failed: ${err instanceof Error ? err.message : err}`),
-      );
-    }, delayMs);
-  };
+  const restarter = createRestarter(print);
   let pipeline: LocalPipeline;
   try {
     pipeline = await startLocalPipeline(
@@ -149,12 +121,12 @@ async function runStart(flags: StartFlags, output?: OutputHooks): Promise<number
         env,
         logDir,
         ...shiftPorts(flags.portBase),
-        onServiceExit,
+        onServiceExit: restarter.onServiceExit,
       },
       (line) => print(`start: ${line}`),
     );
   } catch (err) {
-    stopping = true;
+    restarter.stop();
     print(`start: failed: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
@@ -181,7 +153,7 @@ async function runStart(flags: StartFlags, output?: OutputHooks): Promise<number
   }, flags.statusEvery * 1000);
 
   await waitForStopRequest(outputClosed);
-  stopping = true;
+  restarter.stop();
   clearInterval(statusTimer);
   const finalStatus = await collectStatus();
   print('start: stopping (poller first, so the others drain what is in flight)');
@@ -189,6 +161,53 @@ async function runStart(flags: StartFlags, output?: OutputHooks): Promise<number
   print(`start: stopped. ${formatStatus(finalStatus, Date.now() - startedAt)}`);
   print(`start: logs in ${logDir}/; the stack keeps running (npx gridpulse stack down stops it)`);
   return 0;
+}
+
+/**
+ * Restarts a service that exits on its own, as the restart policy says, with one line per
+ * exit; stop() drops the restarts still pending.
+ */
+function createRestarter(print: (line: string) => void) {
+  const policies = new Map<PipelineService, ReturnType<typeof createRestartPolicy>>();
+  const pending = new Set<NodeJS.Timeout>();
+  let isStopped = false;
+
+  const onServiceExit = ({ name, service, code, signal, restart }: ServiceExit) => {
+    if (isStopped) return;
+    const policy = policies.get(name) ?? createRestartPolicy();
+    policies.set(name, policy);
+    const how = signal ?? `code ${code}`;
+    const { crashes, delayMs } = policy.recordCrash(Date.now());
+    if (delayMs === null) {
+      print(
+        `start: ${name} exited (${how}) ${crashes} times within ` +
+          `${RESTART_WINDOW_MS / 60_000} min; left stopped, see ${service.logFile}`,
+      );
+      return;
+    }
+
+    print(
+      `start: ${name} exited (${how}); restarting in ${delayMs / 1000} s, see ${service.logFile}`,
+    );
+    const timer = setTimeout(() => {
+      pending.delete(timer);
+      restart().then(
+        (restarted) => {
+          if (restarted) print(`start: ${name}: ready again`);
+        },
+        (err: unknown) =>
+          print(`start: ${name}: restart failed: ${err instanceof Error ? err.message : err}`),
+      );
+    }, delayMs);
+    pending.add(timer);
+  };
+
+  const stop = () => {
+    isStopped = true;
+    for (const timer of pending) clearTimeout(timer);
+    pending.clear();
+  };
+  return { onServiceExit, stop };
 }
 
 const CRASHES_PER_WINDOW = 5;
