@@ -20,6 +20,7 @@ import type { ConnectionRecord } from '../poller/connection';
 import { createConnectionWriter, readAllConnections } from '../poller/connection-store';
 import { fetchSimulatorConnections } from '../poller/connection-registration';
 import { createServiceProcess, stopLeftoverService, type ServiceProcess } from './service-process';
+import { gridpulseHome } from '../common/gridpulse-home';
 
 /** The services `gridpulse start` can run, in start order (consumers before producers). */
 export const PIPELINE_SERVICES = [
@@ -322,8 +323,7 @@ function isPortFree(port: number, host: string): Promise<boolean> {
 
 /** Where `gridpulse start` writes each service's log, beside the stack's own logs. */
 export function defaultLogDir(): string {
-  const home = process.env.GRIDPULSE_HOME ?? path.join(process.env.HOME ?? '.', '.cache/gridpulse');
-  return path.join(home, 'run/pipeline/logs');
+  return path.join(gridpulseHome(), 'run/pipeline/logs');
 }
 
 /**
