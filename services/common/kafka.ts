@@ -64,3 +64,24 @@ function writeKafkaLog(logger: Logger, { level, log }: LogEntry): void {
 
 /** kafkajs prints a partitioner notice on every producer unless told not to. */
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+/**
+ * kafkajs' request queue calls setTimeout(throttledUntil - Date.now()) with throttledUntil
+ * = -1 when nothing is throttled (kafkajs issue #1751; the fix is not released). Node 24 warns
+ * TimeoutNegativeWarning for it on stderr, in every service and CLI command; Node 20 and 22
+ * say nothing, and all of them wait 1 ms, which is what kafkajs means. Only that warning, a
+ * delay of about minus the epoch time, is dropped; any other negative delay is still reported.
+ */
+const KAFKAJS_NEGATIVE_DELAY = /^-\d{12,} is a negative number\./;
+const FILTERED = Symbol.for('gridpulse.kafkajsWarningFilter');
+if (!(process.emitWarning as unknown as Record<symbol, boolean>)[FILTERED]) {
+  const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  const filtered = (warning: unknown, ...rest: unknown[]) => {
+    const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: unknown })?.type;
+    const isKafkajsDelay =
+      type === 'TimeoutNegativeWarning' && KAFKAJS_NEGATIVE_DELAY.test(String(warning));
+    if (!isKafkajsDelay) emitWarning(warning, ...rest);
+  };
+  Object.assign(filtered, { [FILTERED]: true });
+  process.emitWarning = filtered as typeof process.emitWarning;
+}

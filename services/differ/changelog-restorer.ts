@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import type { AvroSerde } from '../common/avro';
 import type { Logger } from '../common/logger';
+import { fetchTopicOffsets } from '../common/topic-offsets';
 import { toDeviceSnapshot, type DeviceSnapshot } from './device-state';
 import { DifferErrorCode, createDifferError } from './errors';
 
@@ -30,7 +31,7 @@ export async function restoreSnapshots(options: {
   const { kafka, admin, serde, topic, partitions, logger } = options;
   const stores = new Map<number, PartitionStore>(partitions.map((p) => [p, new Map()]));
 
-  const offsets = await admin.fetchTopicOffsets(topic);
+  const offsets = await fetchTopicOffsets(admin, topic);
   const targets = new Map<number, bigint>();
   for (const { partition, high, low } of offsets) {
     if (stores.has(partition) && BigInt(high) > BigInt(low)) targets.set(partition, BigInt(high));

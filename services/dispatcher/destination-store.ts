@@ -4,7 +4,7 @@ import type { AvroSerde } from '../common/avro';
 import type { Logger } from '../common/logger';
 import type { Destination } from './destination';
 import { DispatcherErrorCode, dispatcherError } from './errors';
-import { fetchTopicOffsets } from './topic-reader';
+import { fetchTopicOffsets } from '../common/topic-offsets';
 
 /** Every destination, as the latest record on destinations.v1 says, kept current. */
 export interface DestinationStore {

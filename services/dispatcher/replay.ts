@@ -6,7 +6,8 @@ import { matchesDestination, type Destination } from './destination';
 import { deliveryKey, type DeliveryRecord } from './delivery-record';
 import { DispatcherErrorCode, dispatcherError } from './errors';
 import { RETRY_TIER_TOPICS } from './retry-tiers';
-import { fetchTopicOffsets, readTopicRange } from './topic-reader';
+import { fetchTopicOffsets } from '../common/topic-offsets';
+import { readTopicRange } from './topic-reader';
 
 export interface ReplayResult {
   scanned: number;

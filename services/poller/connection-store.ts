@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { AvroSerde } from '../common/avro';
 import type { CredentialsKey } from '../common/credentials-crypto';
+import { fetchTopicOffsets } from '../common/topic-offsets';
 import {
   CONNECTION_SCHEMA,
   fromConnectionRecord,
@@ -79,7 +80,7 @@ export async function readAllConnections(options: {
   const connections = new Map<string, Connection>();
 
   try {
-    const offsets = await admin.fetchTopicOffsets(topic);
+    const offsets = await fetchTopicOffsets(admin, topic);
     const pending = new Map(
       offsets
         .filter((entry) => Number(entry.high) > Number(entry.low))

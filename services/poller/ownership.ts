@@ -3,6 +3,7 @@ import type { AvroSerde } from '../common/avro';
 import type { CredentialsKey } from '../common/credentials-crypto';
 import { isGridpulseError } from '../common/errors';
 import type { Logger } from '../common/logger';
+import { fetchTopicOffsets } from '../common/topic-offsets';
 import { coPartitionedAssigner } from './co-partitioned-assigner';
 import type { Connection } from './connection';
 import { decodeConnectionMessage, type ConnectionChange } from './connection-store';
@@ -107,7 +108,7 @@ export function createConnectionOwnership(options: {
     const admin = kafka.admin();
     await admin.connect();
     try {
-      const offsets = await admin.fetchTopicOffsets(topic);
+      const offsets = await fetchTopicOffsets(admin, topic);
       for (const { partition, high, low } of offsets) {
         const state = partitions.get(partition);
         if (state && assigned.includes(partition) && Number(high) <= Number(low)) {

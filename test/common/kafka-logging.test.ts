@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../../services/common/config';
 import { createKafka } from '../../services/common/kafka';
 import { createMemoryLogger } from '../support/kafka';
@@ -40,6 +43,29 @@ describe('kafkajs logging', () => {
         broker: undefined,
       },
       { level: 'warn', msg: 'Connection error', groupId: undefined, broker: '127.0.0.1:1' },
+    ]);
+  });
+
+  // In a process of its own: jest gives each test file a copy of `process` whose 'warning'
+  // listeners Node's own emitWarning does not reach.
+  it("drops Node 24's warning about kafkajs' negative delay, and only that one", async () => {
+    const script = `
+      import('./services/common/kafka.ts').then(() => {
+        const seen = [];
+        process.on('warning', (w) => seen.push(w.name + ': ' + w.message));
+        process.emitWarning(-Date.now() + ' is a negative number.', 'TimeoutNegativeWarning');
+        process.emitWarning('-5 is a negative number.', { type: 'TimeoutNegativeWarning' });
+        process.emitWarning('something else', 'ExperimentalWarning');
+        setImmediate(() => console.log(JSON.stringify(seen)));
+      });`;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--no-warnings', '--import', 'tsx', '-e', script],
+      { cwd: path.join(__dirname, '../..') },
+    );
+    expect(JSON.parse(stdout)).toEqual([
+      'TimeoutNegativeWarning: -5 is a negative number.',
+      'ExperimentalWarning: something else',
     ]);
   });
 });
