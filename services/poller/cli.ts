@@ -2,12 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createAvroSerde } from '../common/avro';
 import { baseEnvSchema, parseEnv, toConnectivityConfig } from '../common/config';
 import { pipelineCredentialsKeyFile } from '../common/gridpulse-home';
-import {
-  createCliKafka,
-  explainCliError,
-  isRegistryDown,
-  requireTopics,
-} from '../common/cli-kafka';
+import { createCliKafka, explainCliError, requireTopics } from '../common/cli-kafka';
 import { resolveTopics } from '../common/topics';
 import { pollerEnvSchema } from './config';
 import { describeConnection, type Connection } from './connection';
@@ -65,16 +60,13 @@ export function connectionsCommand(): Command {
     .option('--json', 'one JSON object per line')
     .action(async (flags: { json?: boolean }) => {
       const unreadable = new Map<string, string>();
-      let registryDown: unknown;
-      const connections = await withStore(async ({ read }) => {
-        const found = await read((connectionId, err) => {
-          if (isRegistryDown(err)) registryDown ??= err;
-          unreadable.set(connectionId ?? '?', errorCode(err));
-        });
-        // Every record fails alike then: one error naming the registry, not a count of them.
-        if (registryDown !== undefined) throw registryDown;
-        return found;
-      });
+      // The read stops at the first record the registry cannot serve (it rejects with that
+      // error): one error naming the registry, not a count of records that all fail alike.
+      const connections = await withStore(({ read }) =>
+        read({
+          onInvalid: (connectionId, err) => unreadable.set(connectionId ?? '?', errorCode(err)),
+        }),
+      );
       for (const connection of [...connections.values()].sort(byId)) {
         const safe = describeConnection(connection);
         if (flags.json) print(JSON.stringify(safe));
@@ -107,7 +99,7 @@ async function withStore<T>(
   work: (store: {
     writer: ReturnType<typeof createConnectionWriter>;
     read: (
-      onInvalid?: (connectionId: string | null, err: unknown) => void,
+      listeners: Pick<Parameters<typeof readAllConnections>[0], 'onInvalid'>,
     ) => Promise<Map<string, Connection>>;
   }) => Promise<T>,
 ): Promise<T> {
@@ -126,7 +118,8 @@ async function withStore<T>(
     await producer.connect();
     return await work({
       writer: createConnectionWriter({ producer, serde, topic, credentialsKey }),
-      read: (onInvalid) => readAllConnections({ kafka, serde, topic, credentialsKey, onInvalid }),
+      read: (listeners) =>
+        readAllConnections({ kafka, serde, topic, credentialsKey, ...listeners }),
     });
   } catch (err) {
     throw explainCliError(err, config);

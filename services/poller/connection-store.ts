@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { AvroSerde } from '../common/avro';
 import type { CredentialsKey } from '../common/credentials-crypto';
+import { isGridpulseError } from '../common/errors';
 import { fetchTopicOffsets } from '../common/topic-offsets';
 import {
   CONNECTION_SCHEMA,
@@ -65,6 +66,10 @@ export async function decodeConnectionMessage(
  * Reads the whole compacted topic once and returns the latest revision of every connection.
  * kafkajs has no manual partition assignment, so this joins a throw-away consumer group of
  * its own (deleted afterwards) and reads every partition up to the high watermark it saw first.
+ *
+ * `onInvalid` hears each record that cannot be decoded. A retriable decode error (the registry
+ * unreachable) ends the read and rejects with it: every further record would wait out the same
+ * registry retries in vain, and a partial result would pass for the whole topic.
  */
 export async function readAllConnections(options: {
   kafka: Kafka;
@@ -92,11 +97,13 @@ export async function readAllConnections(options: {
     await consumer.connect();
     try {
       await consumer.subscribe({ topic, fromBeginning: true });
+      let isAborted = false;
       await new Promise<void>((resolve, reject) => {
         consumer
           .run({
             autoCommit: false,
             eachBatch: async ({ batch }) => {
+              if (isAborted) return;
               for (const message of batch.messages) {
                 try {
                   const change = await decodeConnectionMessage(serde, message, credentialsKey);
@@ -104,6 +111,11 @@ export async function readAllConnections(options: {
                   if (change.connection) connections.set(change.connectionId, change.connection);
                   else connections.delete(change.connectionId);
                 } catch (err) {
+                  if (isGridpulseError(err) && err.retriable) {
+                    isAborted = true;
+                    reject(err);
+                    return;
+                  }
                   options.onInvalid?.(message.key?.toString('utf8') ?? null, err);
                 }
               }
@@ -118,9 +130,9 @@ export async function readAllConnections(options: {
       });
     } finally {
       await consumer.disconnect();
+      // The group only existed for this read; leaving it would clutter the broker's group list.
+      await admin.deleteGroups([groupId]).catch(() => undefined);
     }
-    // The group only existed for this read; leaving it would clutter the broker's group list.
-    await admin.deleteGroups([groupId]).catch(() => undefined);
     return connections;
   } finally {
     await admin.disconnect();

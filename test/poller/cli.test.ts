@@ -4,6 +4,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { createAvroSerde, type AvroSerde } from '../../services/common/avro';
+import { readAllConnections } from '../../services/poller/connection-store';
 import { setUpTestKafka, type TestKafka } from '../support/kafka';
 
 const run = promisify(execFile);
@@ -62,4 +64,34 @@ describe('gridpulse connections', () => {
     expect(result.code).toBe(1);
     expect(result.stderr.split('\n')[0]).toMatch(/--from-simulator.*notaurl.*expected/);
   });
+
+  it('stops reading at the first record the unreachable registry cannot decode', async () => {
+    const add = ['connections', 'add', '--oem', 'tesla', '--workspace', 'w'];
+    add.push('--organization', 'o', '--customer', 'c', '--site', 's', '--refresh-token', 'rt');
+    for (let i = 0; i < 3; i += 1) expect(await gridpulse(add, env)).toMatchObject({ code: 0 });
+    const unreachable = createAvroSerde(
+      { registry: { url: 'http://127.0.0.1:1/apis/ccompat/v7' } },
+      { requestTimeoutMs: 1_000 },
+    );
+    let decodes = 0;
+    const countingSerde: AvroSerde = {
+      ...unreachable,
+      decode(buffer) {
+        decodes += 1;
+        return unreachable.decode(buffer);
+      },
+    };
+    const invalid: unknown[] = [];
+
+    const read = readAllConnections({
+      kafka: testKafka.kafka,
+      serde: countingSerde,
+      topic: testKafka.topics['connections.v1'],
+      onInvalid: (_connectionId, err) => invalid.push(err),
+    });
+
+    await expect(read).rejects.toMatchObject({ code: 'GP_RECORD_UNDECODABLE', retriable: true });
+    expect(decodes).toBe(1);
+    expect(invalid).toEqual([]);
+  }, 60_000);
 });
