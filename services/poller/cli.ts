@@ -59,12 +59,14 @@ export function connectionsCommand(): Command {
     .description('list registered connections (secrets are never printed)')
     .option('--json', 'one JSON object per line')
     .action(async (flags: { json?: boolean }) => {
+      // By id, the failure of its latest record: a later tombstone or valid revision clears it.
       const unreadable = new Map<string, string>();
       // The read stops at the first record the registry cannot serve (it rejects with that
       // error): one error naming the registry, not a count of records that all fail alike.
       const connections = await withStore(({ read }) =>
         read({
           onInvalid: (connectionId, err) => unreadable.set(connectionId ?? '?', errorCode(err)),
+          onChange: ({ connectionId }) => unreadable.delete(connectionId),
         }),
       );
       for (const connection of [...connections.values()].sort(byId)) {
@@ -99,7 +101,7 @@ async function withStore<T>(
   work: (store: {
     writer: ReturnType<typeof createConnectionWriter>;
     read: (
-      listeners: Pick<Parameters<typeof readAllConnections>[0], 'onInvalid'>,
+      listeners: Pick<Parameters<typeof readAllConnections>[0], 'onInvalid' | 'onChange'>,
     ) => Promise<Map<string, Connection>>;
   }) => Promise<T>,
 ): Promise<T> {

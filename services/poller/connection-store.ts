@@ -67,9 +67,10 @@ export async function decodeConnectionMessage(
  * kafkajs has no manual partition assignment, so this joins a throw-away consumer group of
  * its own (deleted afterwards) and reads every partition up to the high watermark it saw first.
  *
- * `onInvalid` hears each record that cannot be decoded. A retriable decode error (the registry
- * unreachable) ends the read and rejects with it: every further record would wait out the same
- * registry retries in vain, and a partial result would pass for the whole topic.
+ * `onInvalid` hears each record that cannot be decoded; a later tombstone or valid revision
+ * of the same id reaches `onChange`. A retriable decode error (the registry unreachable) ends
+ * the read and rejects with it: every further record would wait out the same registry retries
+ * in vain, and a partial result would pass for the whole topic.
  */
 export async function readAllConnections(options: {
   kafka: Kafka;
@@ -77,6 +78,8 @@ export async function readAllConnections(options: {
   topic: string;
   credentialsKey?: CredentialsKey;
   onInvalid?: (connectionId: string | null, err: unknown) => void;
+  /** Hears every record that was decoded: its connection, or null for a tombstone. */
+  onChange?: (change: ConnectionChange) => void;
 }): Promise<Map<string, Connection>> {
   const { kafka, serde, topic, credentialsKey } = options;
   const admin = kafka.admin();
@@ -110,6 +113,7 @@ export async function readAllConnections(options: {
                   if (!change) continue;
                   if (change.connection) connections.set(change.connectionId, change.connection);
                   else connections.delete(change.connectionId);
+                  options.onChange?.(change);
                 } catch (err) {
                   if (isGridpulseError(err) && err.retriable) {
                     isAborted = true;

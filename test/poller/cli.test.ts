@@ -94,4 +94,38 @@ describe('gridpulse connections', () => {
     expect(decodes).toBe(1);
     expect(invalid).toEqual([]);
   }, 60_000);
+
+  it('counts as unreadable only the ids whose latest record is unreadable', async () => {
+    const own = await setUpTestKafka({ only: ['connections.v1'], partitions: 1 });
+    try {
+      const ownEnv = { ...env, GRIDPULSE_TOPIC_PREFIX: own.config.topicPrefix };
+      const keyed = { ...ownEnv, CREDENTIALS_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
+      const add = (id: string) => {
+        const args = ['connections', 'add', '--id', id, '--oem', 'tesla', '--workspace', 'w'];
+        args.push('--organization', 'o', '--customer', 'c', '--site', 's', '--refresh-token', 'rt');
+        return args;
+      };
+      // Encrypted, then deleted; encrypted, then rewritten in the clear; encrypted only.
+      for (const id of ['conn-deleted', 'conn-rewritten', 'conn-encrypted']) {
+        expect(await gridpulse(add(id), keyed)).toMatchObject({ code: 0 });
+      }
+      const producer = own.kafka.producer();
+      await producer.connect();
+      await producer.send({
+        topic: own.topics['connections.v1'],
+        messages: [{ key: 'conn-deleted', value: null }],
+      });
+      await producer.disconnect();
+      expect(await gridpulse(add('conn-rewritten'), ownEnv)).toMatchObject({ code: 0 });
+
+      const listed = await gridpulse(['connections', 'list'], ownEnv);
+
+      expect(listed.code).toBe(1);
+      expect(listed.stdout).toContain('conn-rewritten');
+      expect(listed.stdout).toContain('connections: 1');
+      expect(listed.stderr).toMatch(/^connections: 1 more could not be read /);
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
 });
