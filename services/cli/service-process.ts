@@ -169,14 +169,30 @@ async function stopLeftover(pidFile: string, entry: string): Promise<void> {
   }
 }
 
-/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+/**
+ * Whether a process with this pid exists (signal 0 checks without sending anything) and has
+ * not exited. signal 0 also succeeds for a zombie, such as a launcher killed with SIGKILL
+ * whose parent has not reaped it yet; on Linux its state in /proc tells.
+ */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  return !isZombie(pid);
+}
+
+/** Linux only: the state field of /proc/<pid>/stat, after the parenthesised command name. */
+function isZombie(pid: number): boolean {
+  if (process.platform !== 'linux') return false;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false; // it existed a moment ago (signal 0): unreadable is no sign that it exited
+  }
+  return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
 }
 
 async function waitUntilReady(

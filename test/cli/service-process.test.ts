@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,6 +61,52 @@ describe('createServiceProcess', () => {
       launcher.kill('SIGKILL');
     }
   }, 60_000);
+
+  it('takes over a service whose launcher is a zombie, as one killed with SIGKILL is at first', async () => {
+    // `true` exits and stays a zombie: the shell that forked it becomes `sleep`, which never
+    // reaps a child.
+    const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 30'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const port = await freePort();
+    const spec: ServiceProcessSpec = {
+      name: 'webhook-receiver',
+      entry: 'services/webhook-receiver/main.ts',
+      env: {
+        ...process.env,
+        RECEIVER_PORT: String(port),
+        RECEIVER_SECRETS: `whsec_${randomBytes(32).toString('base64')}`,
+      },
+      readyUrl: `http://127.0.0.1:${port}/summary`,
+      logDir: mkdtempSync(path.join(os.tmpdir(), 'gridpulse-service-')),
+    };
+    let leftover: ReturnType<typeof spawn> | undefined;
+    const service = createServiceProcess(spec);
+    try {
+      const zombiePid = Number(
+        await new Promise<string>((resolve) =>
+          parent.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8'))),
+        ),
+      );
+      await waitFor(() => processState(zombiePid) === 'Z', { what: 'the zombie' });
+      // A leftover "service" of that launcher: its command line names the entry.
+      leftover = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', spec.entry], {
+        env: { ...process.env, GRIDPULSE_LAUNCHER_PID: String(zombiePid) },
+        stdio: 'ignore',
+      });
+      const leftoverPid = leftover.pid!;
+      writeFileSync(path.join(spec.logDir, 'webhook-receiver.pid'), String(leftoverPid));
+
+      expect(isProcessAlive(zombiePid)).toBe(false);
+      await service.start(30_000);
+      expect(service.isRunning()).toBe(true);
+      expect(isProcessAlive(leftoverPid)).toBe(false);
+    } finally {
+      await service.stop();
+      leftover?.kill('SIGKILL');
+      parent.kill('SIGKILL');
+    }
+  }, 60_000);
 });
 
 function freePort(): Promise<number> {
@@ -72,4 +118,14 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** The state letter of /proc/<pid>/stat (R, S, Z, …), or null when it is gone. */
+function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return null;
+  }
 }
