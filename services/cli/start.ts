@@ -11,6 +11,7 @@ import {
   type PipelineService,
   type ServiceExit,
 } from './local-pipeline';
+import { MAX_ACCOUNTS_PER_OEM } from '../oem-simulator/fleet';
 import { runStackScript } from './stack';
 import { createStatusCollector, formatStatus } from './status-line';
 import { ensureTopics } from './topics';
@@ -42,8 +43,18 @@ export function startCommand(output?: OutputHooks): Command {
     .description(
       'run the whole pipeline here: stack, topics, simulator, services, example receiver',
     )
-    .option('--tesla <n>', 'simulated Tesla energy sites', positiveInt, 150)
-    .option('--enphase <n>', 'simulated Enphase systems', positiveInt, 150)
+    .option(
+      '--tesla <n>',
+      `simulated Tesla energy sites, at most ${MAX_ACCOUNTS_PER_OEM}`,
+      fleetSize,
+      150,
+    )
+    .option(
+      '--enphase <n>',
+      `simulated Enphase systems, at most ${MAX_ACCOUNTS_PER_OEM}`,
+      fleetSize,
+      150,
+    )
     .option(
       '--interval <seconds>',
       'poll interval for every OEM (demo: seconds, not minutes)',
@@ -258,6 +269,12 @@ function positiveInt(value: string): number {
   return wholeNumber(value, 0, Number.MAX_SAFE_INTEGER, 'expected a whole number ≥ 0');
 }
 
+/** The simulator refuses a larger fleet at start-up, after the stack and topics are up. */
+function fleetSize(value: string): number {
+  const message = `expected a whole number from 0 to ${MAX_ACCOUNTS_PER_OEM}`;
+  return wholeNumber(value, 0, MAX_ACCOUNTS_PER_OEM, message);
+}
+
 function atLeastOne(value: string): number {
   return wholeNumber(value, 1, Number.MAX_SAFE_INTEGER, 'expected a whole number ≥ 1');
 }
@@ -275,7 +292,8 @@ function wholeNumber(value: string, min: number, max: number, message: string): 
 }
 
 function fraction(value: string): number {
-  const n = Number(value);
+  // Number('') and Number(' ') are 0: an empty value would silently mean "none".
+  const n = value.trim() === '' ? NaN : Number(value);
   if (!Number.isFinite(n) || n < 0 || n > 1)
     throw new InvalidArgumentError('expected a number from 0 to 1');
   return n;
