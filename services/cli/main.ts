@@ -45,9 +45,16 @@ export async function runCli(argv: string[]): Promise<void> {
       return;
     }
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`gridpulse: ${message}\n`);
+    // The code is what docs/errors.md is organised by.
+    const code = errorCodeOf(err);
+    process.stderr.write(`gridpulse: ${message}${code ? ` (${code})` : ''}\n`);
     process.exitCode = 1;
   }
+}
+
+function errorCodeOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('GP_') ? code : undefined;
 }
 
 // `node --import tsx services/cli/main.ts …` (the container image); bin/gridpulse.js calls

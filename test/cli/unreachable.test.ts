@@ -53,6 +53,7 @@ describe('gridpulse commands when Kafka, topics or the registry are missing', ()
 
       expectOneLineFailure(result);
       expect(result.stderr).toMatch(/cannot reach Kafka at 127\.0\.0\.1:1 .*KAFKA_BROKERS/);
+      expect(result.stderr).toMatch(/ \(GP_KAFKA_UNREACHABLE\)\n$/);
     },
   );
 
@@ -66,6 +67,7 @@ describe('gridpulse commands when Kafka, topics or the registry are missing', ()
     expectOneLineFailure(result);
     expect(result.stderr).toContain(`topic ${prefix}.${topic} does not exist`);
     expect(result.stderr).toContain('`gridpulse topics`');
+    expect(result.stderr).toMatch(/ \(GP_TOPIC_MISSING\)\n$/);
   });
 
   it('destinations list names the unreachable registry and SCHEMA_REGISTRY_URL', async () => {
@@ -84,6 +86,7 @@ describe('gridpulse commands when Kafka, topics or the registry are missing', ()
     expect(result.stderr).toMatch(
       /cannot reach the schema registry at http:\/\/127\.0\.0\.1:1\/x .*SCHEMA_REGISTRY_URL/,
     );
+    expect(result.stderr).toMatch(/ \(GP_REGISTRY_UNAVAILABLE\)\n$/);
   });
 
   it('connections add and list name the unreachable registry and SCHEMA_REGISTRY_URL', async () => {
@@ -97,6 +100,7 @@ describe('gridpulse commands when Kafka, topics or the registry are missing', ()
 
       expectOneLineFailure(result);
       expect(result.stderr).toMatch(/cannot reach the schema registry at .*SCHEMA_REGISTRY_URL/);
+      expect(result.stderr).toMatch(/ \(GP_REGISTRY_UNAVAILABLE\)\n$/);
     }
   });
 });
