@@ -230,3 +230,38 @@ function findSchemasDir(): string {
     context: { from: __dirname },
   });
 }
+
+/**
+ * Decodes a record, waiting out an unreachable registry: a retriable failure (the registry
+ * did not answer for a schema id not cached yet) is tried again, 1 s, 2 s, 4 s, then every 5 s,
+ * until it decodes or `shouldStop()` is true, which throws the last error. A record that can
+ * never be decoded throws at once. So a consumer skips only records that are really bad: one
+ * it skipped for a registry outage would be lost once its offset was committed.
+ */
+export async function decodeWaitingForRegistry<T>(
+  serde: AvroSerde,
+  value: Buffer,
+  options: {
+    shouldStop: () => boolean;
+    /** Before each wait: log it, and heartbeat if the caller's consumer loop is blocked. */
+    onWait?: (err: unknown, delayMs: number) => void | Promise<void>;
+  },
+): Promise<T> {
+  for (let delayMs = 1_000; ; delayMs = Math.min(delayMs * 2, 5_000)) {
+    try {
+      return await serde.decode<T>(value);
+    } catch (err) {
+      if (!isRetriableError(err) || options.shouldStop()) throw err;
+      await options.onWait?.(err, delayMs);
+      const deadline = Date.now() + delayMs;
+      while (Date.now() < deadline && !options.shouldStop()) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250, delayMs)));
+      }
+    }
+  }
+}
+
+/** Whether an error says to try again later (gridpulse and kafkajs errors both carry it). */
+export function isRetriableError(err: unknown): boolean {
+  return (err as { retriable?: unknown } | null)?.retriable === true;
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import type { AvroSerde } from '../common/avro';
+import { isRetriableError, type AvroSerde } from '../common/avro';
 import type { Logger } from '../common/logger';
 import type { Destination } from './destination';
 import { DispatcherErrorCode, dispatcherError } from './errors';
@@ -118,6 +118,9 @@ async function decode(
   try {
     return await serde.decode<Destination>(value);
   } catch (err) {
+    // Registry unreachable: fail the batch, which kafkajs fetches again. Skipping would drop
+    // the destination and every delivery to it until its next change.
+    if (isRetriableError(err)) throw err;
     logger.warn({ err }, 'destination record skipped');
     return undefined;
   }

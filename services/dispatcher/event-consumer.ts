@@ -1,5 +1,5 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import type { AvroSerde } from '../common/avro';
+import { decodeWaitingForRegistry, isRetriableError, type AvroSerde } from '../common/avro';
 import { toWebhookBody, type EventRecord } from '../common/events';
 import type { Logger } from '../common/logger';
 import { startCommitLoop } from './commit-loop';
@@ -59,20 +59,29 @@ export async function startEventConsumer(deps: {
     logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
   });
 
-  async function process(message: KafkaMessage): Promise<void> {
+  /** Resolves false when stopped before the event could be read: its offset stays pending. */
+  async function process(message: KafkaMessage): Promise<boolean> {
     let event: EventRecord;
     try {
-      event = await serde.decode<EventRecord>(message.value ?? Buffer.alloc(0));
+      event = await decodeWaitingForRegistry<EventRecord>(serde, message.value ?? Buffer.alloc(0), {
+        shouldStop: () => stopping,
+        onWait: (err, delayMs) =>
+          logger.warn(
+            { err, topic, offset: message.offset, delayMs },
+            'event not readable yet: schema registry unreachable, trying again',
+          ),
+      });
     } catch (err) {
+      if (isRetriableError(err)) return false;
       metrics.events.inc({ outcome: 'undecodable' });
       logger.warn({ err, topic, offset: message.offset }, 'event skipped');
-      return;
+      return true;
     }
     const destinations = store
       .all()
       .filter((destination) => destination.enabled && matchesDestination(destination, event));
     metrics.events.inc({ outcome: destinations.length > 0 ? 'matched' : 'unmatched' });
-    if (destinations.length === 0) return;
+    if (destinations.length === 0) return true;
 
     const body = toWebhookBody(event);
     await Promise.all(
@@ -87,6 +96,7 @@ export async function startEventConsumer(deps: {
         }),
       ),
     );
+    return true;
   }
 
   await consumer.connect();
@@ -111,7 +121,9 @@ export async function startEventConsumer(deps: {
         const taken = tracker.take(batch.topic, batch.partition, message.offset);
         resolveOffset(message.offset);
         process(message).then(
-          () => taken.done(),
+          (isHandedOff) => {
+            if (isHandedOff) taken.done();
+          },
           (err: unknown) => {
             // The offset stays uncommitted; the process must restart to retry it.
             logger.error(

@@ -1,5 +1,5 @@
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import type { AvroSerde } from '../common/avro';
+import { decodeWaitingForRegistry, isRetriableError, type AvroSerde } from '../common/avro';
 import { toWebhookBody } from '../common/events';
 import type { Logger } from '../common/logger';
 import type { BatchingProducer } from './batching-producer';
@@ -110,7 +110,12 @@ export async function startRetryConsumer(deps: {
         }
         if (stopping) break;
 
-        const record = await decode(message);
+        let record: DeliveryRecord | undefined;
+        try {
+          record = await decode(message, heartbeat);
+        } catch {
+          break; // stopping while the registry is unreachable: the record is read next time
+        }
         if (record) {
           const waitMs = ripeAt(tier, record) - now();
           if (waitMs > 0) {
@@ -140,10 +145,28 @@ export async function startRetryConsumer(deps: {
     },
   });
 
-  async function decode(message: KafkaMessage): Promise<DeliveryRecord | undefined> {
+  /** undefined: a record that can never be read (skipped); throws when stopped first. */
+  async function decode(
+    message: KafkaMessage,
+    heartbeat: () => Promise<void>,
+  ): Promise<DeliveryRecord | undefined> {
     try {
-      return await serde.decode<DeliveryRecord>(message.value ?? Buffer.alloc(0));
+      return await decodeWaitingForRegistry<DeliveryRecord>(
+        serde,
+        message.value ?? Buffer.alloc(0),
+        {
+          shouldStop: () => stopping,
+          onWait: async (err, delayMs) => {
+            logger.warn(
+              { err, offset: message.offset, delayMs },
+              'retry record not readable yet: schema registry unreachable, trying again',
+            );
+            await heartbeat(); // this partition's loop waits here; the group must not drop it
+          },
+        },
+      );
     } catch (err) {
+      if (isRetriableError(err)) throw err;
       logger.warn({ err, offset: message.offset }, 'retry record skipped');
       return undefined;
     }
