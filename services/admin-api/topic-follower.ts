@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import { isRetriableError } from '../common/avro';
 import type { Logger } from '../common/logger';
 
 export interface TopicFollower {
@@ -91,6 +92,9 @@ export async function startTopicFollower(options: {
         try {
           await onMessage(batch.topic, message);
         } catch (err) {
+          // Registry unreachable: fail the batch, which kafkajs fetches again (applying a
+          // record twice is harmless to a view); skipping it would leave the view without it.
+          if (isRetriableError(err)) throw err;
           // One bad record must not stop the view; the record stays unapplied.
           logger.warn(
             { err, topic: batch.topic, partition: batch.partition, offset: message.offset },
