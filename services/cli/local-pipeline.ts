@@ -138,14 +138,7 @@ export async function startLocalPipeline(
   for (const name of options.services) {
     await stopLeftoverService(options.logDir, name, entryOf(name));
   }
-  for (const { port, host, what } of listeningPorts(options.services, ports, adminApiPort)) {
-    if (port !== 0 && !(await isPortFree(port, host))) {
-      throw new Error(
-        `port ${port} (${what}) is in use by another process; stop it, ` +
-          "or move the pipeline's ports with --port-base",
-      );
-    }
-  }
+  await requireFreePorts(options.services, ports, adminApiPort);
 
   const processes = new Map<PipelineService, ServiceProcess>();
   const simulatorUrl = `http://127.0.0.1:${ports['oem-simulator']}`;
@@ -173,6 +166,8 @@ export async function startLocalPipeline(
   const superviseReady = (name: PipelineService, service: ServiceProcess) => {
     const restart = async () => {
       if (isStopping) return false;
+      // As at the launch: another process on its port would pass for the restarted service.
+      await requireFreePorts([name], ports, adminApiPort);
       await service.start();
       return true;
     };
@@ -295,6 +290,22 @@ export async function startLocalPipeline(
 
 function entryOf(name: PipelineService): string {
   return `services/${name}/main.ts`;
+}
+
+/** Fails naming the first port of `services` that another process holds. */
+async function requireFreePorts(
+  services: readonly PipelineService[],
+  ports: Record<PipelineService, number>,
+  adminApiPort: number,
+): Promise<void> {
+  for (const { port, host, what } of listeningPorts(services, ports, adminApiPort)) {
+    if (port !== 0 && !(await isPortFree(port, host))) {
+      throw new Error(
+        `port ${port} (${what}) is in use by another process; stop it, ` +
+          "or move the pipeline's ports with --port-base",
+      );
+    }
+  }
 }
 
 /** The ports each service listens on, on the host it binds (metrics: every interface). */

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -114,6 +115,39 @@ describe('startLocalPipeline', () => {
       'user-real-tesla-1',
     ]);
   }, 180_000);
+
+  it('refuses to restart a service whose port another process took, naming the port', async () => {
+    const logDir = mkdtempSync(path.join(os.tmpdir(), 'gridpulse-pipeline-'));
+    const port = await freePort();
+    const exits: ServiceExit[] = [];
+    const pipeline = await startLocalPipeline({
+      services: ['oem-simulator'],
+      fleet: { tesla: 0, enphase: 0 },
+      pollIntervalSeconds: 10,
+      faultRate: 0,
+      offlineRate: 0,
+      seed: 1,
+      env,
+      logDir,
+      ports: { 'oem-simulator': port },
+      onServiceExit: (exit) => exits.push(exit),
+    });
+    // Answers 200 to everything, readiness checks included.
+    const imposter = createHttpServer((_request, response) => response.end('ok'));
+    try {
+      process.kill(Number(readFileSync(path.join(logDir, 'oem-simulator.pid'), 'utf8')), 'SIGKILL');
+      await waitFor(() => exits.length > 0, { what: 'the simulator exit' });
+      await new Promise<void>((resolve) => imposter.listen(port, '127.0.0.1', resolve));
+
+      await expect(exits[0]!.restart()).rejects.toThrow(
+        `port ${port} (oem-simulator) is in use by another process`,
+      );
+      expect(pipeline.processes.get('oem-simulator')!.isRunning()).toBe(false);
+    } finally {
+      await pipeline.stop();
+      await new Promise((resolve) => imposter.close(resolve));
+    }
+  }, 60_000);
 
   async function putConnections(key: CredentialsKey | undefined, connections: Connection[]) {
     const producer = testKafka.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
