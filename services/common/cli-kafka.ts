@@ -1,7 +1,12 @@
 import pino from 'pino';
 import type { Kafka } from 'kafkajs';
 import type { ConnectivityConfig } from './config';
-import { CommonErrorCode, GridpulseError, isGridpulseError } from './errors';
+import {
+  CommonErrorCode,
+  findKafkaConnectionError,
+  GridpulseError,
+  isGridpulseError,
+} from './errors';
 import { createKafka } from './kafka';
 import { createLogger } from './logger';
 
@@ -60,9 +65,7 @@ export function explainCliError(err: unknown, config: ConnectivityConfig): unkno
     );
   }
 
-  const connectionError = findCause(err, (cause) =>
-    /^KafkaJS(Connection|ConnectionClosed|BrokerNotFound)Error$/.test(cause.name),
-  );
+  const connectionError = findKafkaConnectionError(err);
   if (connectionError) {
     const brokers = config.kafka.brokers.join(',');
     return new GridpulseError(
@@ -81,12 +84,4 @@ export function isRegistryDown(err: unknown): err is GridpulseError {
     isGridpulseError(err, CommonErrorCode.registryUnavailable) ||
     (isGridpulseError(err, CommonErrorCode.recordUndecodable) && err.retriable)
   );
-}
-
-function findCause(err: unknown, matches: (cause: Error) => boolean): Error | undefined {
-  for (let cause = err, depth = 0; cause instanceof Error && depth < 10; depth += 1) {
-    if (matches(cause)) return cause;
-    cause = cause.cause;
-  }
-  return undefined;
 }

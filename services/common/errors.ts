@@ -37,3 +37,14 @@ export const CommonErrorCode = {
   topicMissing: 'GP_TOPIC_MISSING',
   kafkaUnreachable: 'GP_KAFKA_UNREACHABLE',
 } as const;
+
+/** The kafkajs connection failure under `err` (its cause chain), if that is what it is. */
+export function findKafkaConnectionError(err: unknown): Error | undefined {
+  for (let cause = err, depth = 0; cause instanceof Error && depth < 10; depth += 1) {
+    if (/^KafkaJS(Connection|ConnectionClosed|BrokerNotFound)Error$/.test(cause.name)) {
+      return cause;
+    }
+    cause = cause.cause;
+  }
+  return undefined;
+}

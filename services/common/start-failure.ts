@@ -1,5 +1,5 @@
 import type { DestinationStream } from 'pino';
-import { CommonErrorCode, isGridpulseError } from './errors';
+import { CommonErrorCode, findKafkaConnectionError, isGridpulseError } from './errors';
 import { createLogger } from './logger';
 
 /**
@@ -29,6 +29,26 @@ export function logStartFailure(
     // As it is: pino's error serializer would add an empty stack and call its type Object.
     const plain = logger.child({}, { serializers: { err: (value: unknown) => value } });
     plain.fatal({ err: { type, code, retriable, message, context } }, 'failed to start');
+    return;
+  }
+  const connectionError = findKafkaConnectionError(err);
+  if (connectionError) {
+    // kafkajs' own error says only "Connection error: connect ECONNREFUSED …", under a stack.
+    const brokers = process.env.KAFKA_BROKERS ?? '(KAFKA_BROKERS not set)';
+    const plain = logger.child({}, { serializers: { err: (value: unknown) => value } });
+    plain.fatal(
+      {
+        err: {
+          type: 'GridpulseError',
+          code: CommonErrorCode.kafkaUnreachable,
+          retriable: true,
+          message:
+            `cannot reach Kafka at ${brokers} after the start-up retries ` +
+            `(${connectionError.message}): check KAFKA_BROKERS and the brokers`,
+        },
+      },
+      'failed to start',
+    );
     return;
   }
   logger.fatal({ err }, 'failed to start');

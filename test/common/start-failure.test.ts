@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded } from 'kafkajs';
+import { logStartFailure } from '../../services/common/start-failure';
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '../..');
@@ -53,4 +56,42 @@ describe('service start-up with a bad configuration', () => {
       }
     },
   );
+});
+
+describe('service start-up with Kafka out of reach', () => {
+  // Spawning a service against a dead broker takes its minute of retries; the failure it ends
+  // with is the one kafkajs throws, so that is what is fed to the logger here.
+  it('logs GP_KAFKA_UNREACHABLE naming the brokers and KAFKA_BROKERS, without a stack', () => {
+    const chunks: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        chunks.push(String(chunk));
+        done();
+      },
+    });
+    const failure = new KafkaJSNumberOfRetriesExceeded(
+      new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:1'),
+      { retryCount: 8, retryTime: 1000 },
+    );
+    const previous = process.env.KAFKA_BROKERS;
+    process.env.KAFKA_BROKERS = '127.0.0.1:1';
+    try {
+      logStartFailure('poller', failure, sink);
+    } finally {
+      process.env.KAFKA_BROKERS = previous;
+    }
+
+    const lines = chunks.join('').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0]!) as { msg: string; err: Record<string, unknown> };
+    expect(line.msg).toBe('failed to start');
+    expect(line.err).toEqual({
+      type: 'GridpulseError',
+      code: 'GP_KAFKA_UNREACHABLE',
+      retriable: true,
+      message:
+        'cannot reach Kafka at 127.0.0.1:1 after the start-up retries ' +
+        '(Connection error: connect ECONNREFUSED 127.0.0.1:1): check KAFKA_BROKERS and the brokers',
+    });
+  });
 });
