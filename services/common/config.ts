@@ -71,17 +71,55 @@ export interface ConnectivityConfig {
  * naming every offending key, so the operator fixes them all in one go.
  */
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env) {
-  const result = schema.safeParse(env);
-  if (result.success) return result.data as z.infer<S>;
+  // A variable set to nothing (`METRICS_PORT=` in a manifest) counts as unset, so its default
+  // applies: coerced, it would be 0, and a metrics port of 0 is a random one.
+  const given = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value === undefined || value.trim() !== ''),
+  );
+  const result = schema.safeParse(given);
+  const notation = nonDecimalNumbers(schema, given);
+  if (result.success && notation.length === 0) return result.data as z.infer<S>;
 
   // The first path element is the variable; deeper ones (an item of a list) only add noise.
   const keyOf = (issue: z.core.$ZodIssue) => String(issue.path[0] ?? '(environment)');
-  const problems = result.error.issues.map((issue) => `${keyOf(issue)}: ${issue.message}`);
+  const issues = result.success ? [] : result.error.issues;
+  const problems = [
+    ...notation.map((key) => `${key}: expected a plain decimal number, got '${given[key]}'`),
+    ...issues
+      .filter((issue) => !notation.includes(keyOf(issue)))
+      .map((issue) => `${keyOf(issue)}: ${issue.message}`),
+  ];
   throw new GridpulseError(
     CommonErrorCode.configInvalid,
     `invalid configuration: ${problems.join('; ')}`,
-    { context: { keys: [...new Set(result.error.issues.map(keyOf))] } },
+    { context: { keys: [...new Set([...notation, ...issues.map(keyOf)])] } },
   );
+}
+
+/**
+ * The numeric variables written in another notation: z.coerce.number takes '0x10', '1e3' and
+ * '0b11' as numbers, which in a config is a typo far more often than a wish.
+ */
+function nonDecimalNumbers(schema: z.ZodType, env: Record<string, string | undefined>): string[] {
+  const shape = (schema as unknown as { shape?: Record<string, z.ZodType> }).shape ?? {};
+  return Object.entries(shape)
+    .filter(([key, field]) => {
+      const value = env[key];
+      return value !== undefined && isNumberField(field) && !/^\s*-?\d+(\.\d+)?\s*$/.test(value);
+    })
+    .map(([key]) => key);
+}
+
+/** Whether a field is a number under its default/optional wrappers. */
+function isNumberField(field: z.ZodType): boolean {
+  let def = (field as unknown as { _zod: { def: { type: string; innerType?: z.ZodType } } })._zod
+    .def;
+  for (let depth = 0; depth < 5; depth += 1) {
+    if (def.type === 'number') return true;
+    if (!def.innerType) return false;
+    def = (def.innerType as unknown as { _zod: { def: typeof def } })._zod.def;
+  }
+  return false;
 }
 
 export function toConnectivityConfig(env: BaseEnv, service: string): ConnectivityConfig {

@@ -61,8 +61,9 @@ export const dispatcherEnvSchema = baseEnvSchema.extend({
   DISPATCHER_CONNECTIONS_PER_ORIGIN: positiveInt(
     DISPATCHER_DEFAULTS.DISPATCHER_CONNECTIONS_PER_ORIGIN,
   ),
-  DISPATCHER_COMMIT_INTERVAL: duration(DISPATCHER_DEFAULTS.DISPATCHER_COMMIT_INTERVAL),
-  DISPATCHER_SESSION_TIMEOUT: duration(DISPATCHER_DEFAULTS.DISPATCHER_SESSION_TIMEOUT),
+  DISPATCHER_COMMIT_INTERVAL: duration(DISPATCHER_DEFAULTS.DISPATCHER_COMMIT_INTERVAL, 10),
+  // The broker refuses sessions under group.min.session.timeout.ms, 6 s by default.
+  DISPATCHER_SESSION_TIMEOUT: duration(DISPATCHER_DEFAULTS.DISPATCHER_SESSION_TIMEOUT, 6_000),
   DISPATCHER_START_FROM: z
     .enum(['earliest', 'latest'])
     .default(DISPATCHER_DEFAULTS.DISPATCHER_START_FROM),
@@ -151,7 +152,7 @@ export function formatDurationMs(ms: number): string {
   return `${ms}ms`;
 }
 
-function duration(defaultText: string) {
+function duration(defaultText: string, minMs = 0) {
   return z
     .string()
     .default(defaultText)
@@ -162,6 +163,10 @@ function duration(defaultText: string) {
           code: 'custom',
           message: "expected a duration like '500ms', '5s', '2m', '1h'",
         });
+        return z.NEVER;
+      }
+      if (ms < minMs) {
+        ctx.addIssue({ code: 'custom', message: `expected at least ${minMs} ms, got ${ms} ms` });
         return z.NEVER;
       }
       return ms;

@@ -49,6 +49,37 @@ describe('parseEnv', () => {
     );
   });
 
+  it('takes a variable set to nothing as unset, so its default applies', () => {
+    const schema = baseEnvSchema.extend({ METRICS_PORT: z.coerce.number().int().default(9401) });
+    expect(parseEnv(schema, { METRICS_PORT: '', LOG_LEVEL: '  ' })).toMatchObject({
+      METRICS_PORT: 9401,
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  it('refuses numbers in other notations than plain decimal, naming each key', () => {
+    const schema = baseEnvSchema.extend({
+      POLLS: z.coerce.number().int().default(3),
+      TIMEOUT_MS: z.coerce.number().default(1000),
+      RATIO: z.coerce.number().default(0.5),
+      NAME: z.string().default('x'),
+    });
+    expect(parseEnv(schema, { POLLS: ' 4 ', RATIO: '0.25', NAME: '0x10' })).toMatchObject({
+      POLLS: 4,
+      RATIO: 0.25,
+      NAME: '0x10',
+    });
+    expect(() => parseEnv(schema, { POLLS: '0x3', TIMEOUT_MS: '1e4', LOG_LEVEL: 'loud' })).toThrow(
+      expect.objectContaining({
+        code: 'GP_CONFIG_INVALID',
+        message: expect.stringMatching(
+          /POLLS: expected a plain decimal number, got '0x3'; TIMEOUT_MS: expected a plain decimal number, got '1e4'; LOG_LEVEL: /,
+        ),
+        context: { keys: ['POLLS', 'TIMEOUT_MS', 'LOG_LEVEL'] },
+      }),
+    );
+  });
+
   it('lets a service extend the base schema with its own keys', () => {
     const schema = baseEnvSchema.extend({
       FEATURE_ON: booleanFlag(true),

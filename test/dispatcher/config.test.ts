@@ -1,4 +1,8 @@
-import { formatDurationMs, parseDurationMs } from '../../services/dispatcher/config';
+import {
+  formatDurationMs,
+  loadDispatcherConfig,
+  parseDurationMs,
+} from '../../services/dispatcher/config';
 
 describe('dispatcher config durations', () => {
   it('formats a duration in the largest unit that divides it', () => {
@@ -14,5 +18,19 @@ describe('dispatcher config durations', () => {
     for (const ms of [250, 5_000, 120_000, 43_200_000, 5 * 86_400_000]) {
       expect(parseDurationMs(formatDurationMs(ms))).toBe(ms);
     }
+  });
+});
+
+describe('dispatcher config limits', () => {
+  it('refuses a session timeout the broker would refuse and a commit interval of 0', () => {
+    expect(() =>
+      loadDispatcherConfig({ DISPATCHER_SESSION_TIMEOUT: '1ms', DISPATCHER_COMMIT_INTERVAL: '0s' }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'GP_CONFIG_INVALID',
+        context: { keys: ['DISPATCHER_COMMIT_INTERVAL', 'DISPATCHER_SESSION_TIMEOUT'] },
+      }),
+    );
+    expect(loadDispatcherConfig({ DISPATCHER_SESSION_TIMEOUT: '6s' }).sessionTimeoutMs).toBe(6_000);
   });
 });
