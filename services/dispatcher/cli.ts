@@ -167,10 +167,19 @@ function withInputOptions(command: Command): Command {
     .option('--timeout-ms <ms>', 'per-attempt timeout (default 10000)', parseTimeoutMs);
 }
 
+/**
+ * Checked here rather than by commander: its error for a bad argument quotes the argument,
+ * and a header's value is often a credential.
+ */
 function collectHeader(pair: string, all: Array<[string, string]> = []): Array<[string, string]> {
   const at = pair.indexOf('=');
   const name = at < 0 ? '' : pair.slice(0, at).trim();
-  if (!name) throw new InvalidArgumentError('expected name=value, e.g. authorization=Bearer …');
+  if (!name) {
+    throw new Error(
+      "option '--header <name=value>': expected name=value, e.g. authorization=Bearer … " +
+        '(what was given is not repeated: it may hold a secret)',
+    );
+  }
   return [...all, [name, pair.slice(at + 1)]];
 }
 

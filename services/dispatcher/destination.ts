@@ -132,6 +132,7 @@ export function customHeaders(destination: Destination): Record<string, string> 
 export function redactDestination(destination: Destination): Destination {
   return {
     ...destination,
+    url: redactUrlQuery(destination.url),
     secrets: destination.secrets.map((entry) => ({
       ...entry,
       secret: `${entry.secret.slice(0, 10)}…`,
@@ -143,3 +144,11 @@ export function redactDestination(destination: Destination): Destination {
 }
 
 export const REDACTED_HEADER_VALUE = '[redacted]';
+
+/** Query values are often receiver tokens (`?token=…`): their names stay, the values go. */
+function redactUrlQuery(url: string): string {
+  const at = url.indexOf('?');
+  if (at < 0) return url;
+  const names = [...new URLSearchParams(url.slice(at + 1)).keys()];
+  return `${url.slice(0, at)}?${names.map((name) => `${name}=${REDACTED_HEADER_VALUE}`).join('&')}`;
+}

@@ -79,7 +79,7 @@ describe('gridpulse destinations', () => {
   );
 
   it.each([
-    [['--header', 'noequals'], /--header.*noequals.*expected name=value/],
+    [['--header', 'noequals'], /--header.*expected name=value/],
     [['--header', '=value'], /--header.*expected name=value/],
     [['--rate-limit', 'abc'], /--rate-limit.*expected deliveries per second/],
     [['--timeout-ms', 'soon'], /--timeout-ms.*expected milliseconds/],
@@ -90,5 +90,25 @@ describe('gridpulse destinations', () => {
     expect(result.code).toBe(1);
     expect(result.stderr.split('\n')[0]).toMatch(message);
     expect(result.stderr).not.toMatch(/NaN/);
+  });
+
+  it('does not repeat a malformed header, which may be a credential', async () => {
+    const args = ['destinations', 'create', '--url', 'http://127.0.0.1:9/hooks'];
+    const result = await gridpulse([...args, '--header', 'authorization: Bearer LEAKME'], env);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/--header.*expected name=value/);
+    expect(result.stdout + result.stderr).not.toContain('LEAKME');
+  });
+
+  it('masks the values of a URL query, where receivers often take a token', async () => {
+    const url = 'http://127.0.0.1:9/hooks?token=TOPSECRETQ&v=2';
+    const created = await gridpulse(['destinations', 'create', '--url', url], env);
+    const listed = await gridpulse(['destinations', 'list', '--json'], env);
+
+    expect(created).toMatchObject({ code: 0 });
+    expect(created.stdout).toContain('http://127.0.0.1:9/hooks?token=[redacted]&v=[redacted]');
+    expect(listed.stdout).toContain('http://127.0.0.1:9/hooks?token=[redacted]&v=[redacted]');
+    expect(created.stdout + listed.stdout).not.toContain('TOPSECRETQ');
   });
 });
