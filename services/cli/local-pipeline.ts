@@ -82,6 +82,11 @@ export interface PipelineOptions {
    * it was first ready fails the start instead.
    */
   onServiceExit?: (exit: ServiceExit) => void;
+  /**
+   * Aborting it ends the launch once the step under way is done: what started stops (as in
+   * stop()) and the start rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ServiceExit {
@@ -139,6 +144,7 @@ export async function startLocalPipeline(
     await stopLeftoverService(options.logDir, name, entryOf(name));
   }
   await requireFreePorts(options.services, ports, adminApiPort);
+  options.signal?.throwIfAborted();
 
   const processes = new Map<PipelineService, ServiceProcess>();
   const simulatorUrl = `http://127.0.0.1:${ports['oem-simulator']}`;
@@ -199,6 +205,7 @@ export async function startLocalPipeline(
       onStep(
         `oem-simulator: ${options.fleet.tesla} Tesla sites, ${options.fleet.enphase} Enphase systems on ${simulatorUrl}`,
       );
+      options.signal?.throwIfAborted();
 
       const { connections, removed } = await registerSimulatorConnections(
         options.env,
@@ -209,6 +216,7 @@ export async function startLocalPipeline(
         organizations.set(workspaceId, organizationId);
       const removedNote = removed > 0 ? `; ${removed} of an earlier demo fleet removed` : '';
       onStep(`connections: ${connections.length} registered on connections.v1${removedNote}`);
+      options.signal?.throwIfAborted();
     }
 
     if (enabled.has('webhook-receiver')) {
@@ -222,6 +230,7 @@ export async function startLocalPipeline(
       await receiver.start();
       superviseReady('webhook-receiver', receiver);
       onStep(`webhook-receiver: ${receiverUrl}, registered as a destination`);
+      options.signal?.throwIfAborted();
     }
 
     const interval = String(options.pollIntervalSeconds);
@@ -267,6 +276,7 @@ export async function startLocalPipeline(
       await service.start();
       superviseReady(name, service);
       onStep(`${name}: ready, metrics on http://127.0.0.1:${ports[name]}/metrics`);
+      options.signal?.throwIfAborted();
     }
     if (enabled.has('admin-api')) {
       adminApi = {

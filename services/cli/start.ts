@@ -119,6 +119,17 @@ async function runStart(flags: StartFlags, output?: OutputHooks): Promise<number
   const startedAt = Date.now();
   // Wired in before the launch, so a service that crashes while the others start is restarted.
   const restarter = createRestarter(print);
+  // Listened for from here on: a Ctrl-C during the launch would otherwise end this process at
+  // once, leaving what started to stop itself (see LAUNCHER_PID_ENV) and its pid files behind.
+  const stopRequested = listenForStopRequest(outputClosed);
+  const launch = new AbortController();
+  let isLaunching = true;
+  void stopRequested.then(() => {
+    if (!isLaunching) return;
+    restarter.stop();
+    launch.abort(new Error('stop requested during the launch'));
+    print('start: stopping once the step under way is done, then what started (poller first)');
+  });
   let pipeline: LocalPipeline;
   try {
     pipeline = await startLocalPipeline(
@@ -133,13 +144,20 @@ async function runStart(flags: StartFlags, output?: OutputHooks): Promise<number
         logDir,
         ...shiftPorts(flags.portBase),
         onServiceExit: restarter.onServiceExit,
+        signal: launch.signal,
       },
       (line) => print(`start: ${line}`),
     );
   } catch (err) {
     restarter.stop();
+    if (launch.signal.aborted) {
+      print(`start: stopped before the pipeline was up. Logs in ${logDir}/`);
+      return 0;
+    }
     print(`start: failed: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
+  } finally {
+    isLaunching = false;
   }
 
   if (pipeline.adminApi) {
@@ -163,7 +181,7 @@ async function runStart(flags: StartFlags, output?: OutputHooks): Promise<number
     void collectStatus().then((status) => print(formatStatus(status, Date.now() - startedAt)));
   }, flags.statusEvery * 1000);
 
-  await waitForStopRequest(outputClosed);
+  await stopRequested;
   restarter.stop();
   clearInterval(statusTimer);
   const finalStatus = await collectStatus();
@@ -242,10 +260,11 @@ export function createRestartPolicy() {
 }
 
 /**
- * Resolves at Ctrl-C or SIGTERM, or when the output's reader has gone. A Ctrl-C while stopping
- * means "now" (exit 130), except the first one after a stop the user did not ask for.
+ * Listens from now on and resolves at Ctrl-C or SIGTERM, or when the output's reader has gone.
+ * A Ctrl-C while stopping means "now" (exit 130), except the first one after a stop the user
+ * did not ask for.
  */
-function waitForStopRequest(outputClosed: Promise<void>): Promise<void> {
+function listenForStopRequest(outputClosed: Promise<void>): Promise<void> {
   return new Promise((resolve) => {
     const onStop = (cause: 'signal' | 'output') => {
       process.off('SIGINT', onSignal);

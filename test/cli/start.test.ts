@@ -111,6 +111,31 @@ describe('gridpulse start', () => {
     expect(existsSync(path.join(logs, 'differ.pid'))).toBe(false);
   }, 180_000);
 
+  it('stops what it started, stage by stage, at a Ctrl-C during the launch', async () => {
+    const portBase = (await freePort()) - PIPELINE_PORTS.dispatcher;
+    const home = mkdtempSync(path.join(os.tmpdir(), 'gridpulse-home-'));
+    const start = startGridpulse(
+      ['--services', 'differ,dispatcher', '--port-base', String(portBase)],
+      { ...env, GRIDPULSE_HOME: home },
+    );
+    // The dispatcher is yet to be ready: the launch is still under way.
+    await waitFor(() => start.output().includes('start: differ: ready'), {
+      timeoutMs: 90_000,
+      what: 'the differ to be ready',
+    });
+    start.child.kill('SIGINT');
+
+    expect(await start.exited).toBe(0);
+    const logs = path.join(home, 'run/pipeline/logs');
+    // The dispatcher's start, under way at the Ctrl-C or not yet begun, is its last step.
+    expect(start.output()).toContain('start: stopping once the step under way is done');
+    expect(start.output()).toContain('start: stopped before the pipeline was up');
+    expect(start.output()).not.toContain('start: running');
+    expect(readFileSync(path.join(logs, 'differ.log'), 'utf8')).toContain('"msg":"stopped"');
+    expect(existsSync(path.join(logs, 'differ.pid'))).toBe(false);
+    expect(existsSync(path.join(logs, 'dispatcher.pid'))).toBe(false);
+  }, 180_000);
+
   describe('when a port of the pipeline is held by another process', () => {
     let dummy: Server;
     let port: number;
