@@ -7,23 +7,9 @@ import { promisify } from 'node:util';
 import { createAvroSerde } from '../../services/common/avro';
 import { readAllConnections } from '../../services/poller/connection-store';
 import { setUpTestKafka, type TestKafka } from '../support/kafka';
+import { GRIDPULSE_BIN as BIN, gridpulse } from '../support/cli';
 
 const run = promisify(execFile);
-const BIN = path.join(__dirname, '../../bin/gridpulse.js');
-
-/** Runs `gridpulse …` as a user would; resolves with its exit code and output, never throws. */
-async function gridpulse(args: string[], env: NodeJS.ProcessEnv = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env },
-      timeout: 90_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const failed = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
 
 describe('gridpulse command line', () => {
   it.each([

@@ -1,25 +1,6 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { setUpTestKafka, type TestKafka } from '../support/kafka';
-
-const run = promisify(execFile);
-const BIN = path.join(__dirname, '../../bin/gridpulse.js');
-
-async function gridpulse(args: string[], env: NodeJS.ProcessEnv) {
-  const { LOG_LEVEL: _level, ...inherited } = process.env;
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      env: { ...inherited, ...env },
-      timeout: 90_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const failed = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+import { gridpulse } from '../support/cli';
 
 /** One line on stderr, none of kafkajs' own JSON lines on either stream. */
 function expectOneLineFailure(result: { code: number; stdout: string; stderr: string }) {

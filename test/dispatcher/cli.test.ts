@@ -1,24 +1,5 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { setUpTestKafka, type TestKafka } from '../support/kafka';
-
-const run = promisify(execFile);
-const BIN = path.join(__dirname, '../../bin/gridpulse.js');
-
-/** Runs `gridpulse …` as a user would; resolves with its exit code and output, never throws. */
-async function gridpulse(args: string[], env: NodeJS.ProcessEnv) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env },
-      timeout: 90_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const failed = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+import { gridpulse } from '../support/cli';
 
 describe('gridpulse destinations', () => {
   let testKafka: TestKafka;

@@ -1,28 +1,11 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { createAvroSerde, type AvroSerde } from '../../services/common/avro';
 import { readAllConnections } from '../../services/poller/connection-store';
 import { setUpTestKafka, type TestKafka } from '../support/kafka';
-
-const run = promisify(execFile);
-const BIN = path.join(__dirname, '../../bin/gridpulse.js');
-
-async function gridpulse(args: string[], env: NodeJS.ProcessEnv) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env },
-      timeout: 90_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const failed = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+import { gridpulse } from '../support/cli';
 
 describe('gridpulse connections', () => {
   let testKafka: TestKafka;
